@@ -1,0 +1,75 @@
+"""The architecture contract: what a built-in or plugin architecture provides to gancli.
+
+An architecture is an `Architecture` instance (or subclass) published under the entry-point
+group `gancli.architectures`. In return gancli gives it the training loop, checkpoints that
+record its package and version, sampling from a checkpoint alone, and `inspect`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from gancli.shapes import ImageShape
+from gancli.typed import from_mapping, to_mapping
+
+
+@dataclass
+class ArchConfig:
+    """Hyperparameters every architecture has; subclasses add their own fields."""
+
+    latent_dim: int = 100
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+    def __post_init__(self):
+        if self.latent_dim <= 0:
+            raise ValueError(f"latent_dim must be positive, got {self.latent_dim}")
+        for name in ("lr_g", "lr_d"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+
+class Architecture(ABC):
+    """A generator/discriminator pair and how to train it."""
+
+    #: Dataclass of hyperparameters, a subclass of `ArchConfig`.
+    config_class: type[ArchConfig] = ArchConfig
+    #: Name of the loss in `gancli.losses` it trains with unless `--loss` says otherwise.
+    default_loss: str = "bce"
+    #: Discriminator updates per generator update.
+    d_steps: int = 1
+    #: One line for `gancli list`.
+    description: str = ""
+
+    def make_config(self, values: Mapping[str, Any] | None = None) -> ArchConfig:
+        """The hyperparameters: defaults overridden by `values`, every key checked."""
+        return from_mapping(self.config_class, values, where="model.")
+
+    def config_dict(self, config: ArchConfig) -> dict[str, Any]:
+        return to_mapping(config)
+
+    def check_shape(self, shape: ImageShape) -> None:
+        """Raise ValueError naming the problem when `shape` cannot be built."""
+
+    @abstractmethod
+    def build(self, shape: ImageShape, config: ArchConfig) -> tuple[nn.Module, nn.Module]:
+        """A fresh (generator, discriminator), initialised.
+
+        The generator maps a latent batch (N, latent_dim) to images (N, C, H, W) in [-1, 1];
+        the discriminator maps images to logits of shape (N,) or (N, 1).
+        """
+
+    def sample_latent(self, n: int, config: ArchConfig, *, generator: torch.Generator | None = None,
+                      device: torch.device | str = "cpu") -> torch.Tensor:
+        """Latent vectors for `n` images; N(0, 1) unless an architecture says otherwise."""
+        return torch.randn(n, config.latent_dim, generator=generator, device=device)

@@ -1,0 +1,122 @@
+"""DCGAN as in the seed document: 5x5 stride-2 (transposed) convolutions with batch norm.
+
+For 32x32x3 (SVHN) the generator goes 100 -> 4x4x512 -> 8x8x256 -> 16x16x128 -> 32x32x3 and the
+discriminator 32x32x3 -> 16x16x64 -> 8x8x128 -> 4x4x256 -> 1 logit. The number of stride-2 layers
+is the number of times the image side halves (evenly) while staying at least 4: three for 32,
+two for MNIST's 28 (starting at 7x7), four for 64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from gancli.architectures.base import ArchConfig, Architecture
+from gancli.shapes import ImageShape
+
+
+@dataclass
+class DCGANConfig(ArchConfig):
+    g_channels: int = 512   # channels of the generator's first feature map, halved per layer
+    d_channels: int = 64    # channels of the discriminator's first layer, doubled per layer
+    leak: float = 0.2       # LeakyReLU slope in the discriminator, as in the seed
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.g_channels <= 0 or self.d_channels <= 0:
+            raise ValueError("g_channels and d_channels must be positive")
+
+
+def upsampling_layers(height: int, width: int) -> int:
+    """How many stride-2 layers take the smallest feature map (side >= 4) to this size."""
+    layers = 0
+    while height % 2 == 0 and width % 2 == 0 and min(height, width) // 2 >= 4:
+        height, width, layers = height // 2, width // 2, layers + 1
+    return layers
+
+
+def init_weights(module: nn.Module) -> None:
+    """N(0, 0.02) for convolutions and dense layers, N(1, 0.02) for batch-norm scales."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def up_conv(in_channels: int, out_channels: int, bias: bool) -> nn.ConvTranspose2d:
+    # padding 2 + output_padding 1 is TensorFlow's "same" for a 5x5 kernel at stride 2: side x 2.
+    return nn.ConvTranspose2d(in_channels, out_channels, 5, stride=2, padding=2, output_padding=1, bias=bias)
+
+
+def down_conv(in_channels: int, out_channels: int, bias: bool) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, 5, stride=2, padding=2, bias=bias)
+
+
+class Generator(nn.Module):
+    def __init__(self, shape: ImageShape, config: DCGANConfig):
+        super().__init__()
+        layers = upsampling_layers(shape.height, shape.width)
+        self.start = (config.g_channels, shape.height >> layers, shape.width >> layers)
+        channels = [config.g_channels >> i for i in range(layers)] + [shape.channels]
+        self.project = nn.Linear(config.latent_dim, self.start[0] * self.start[1] * self.start[2], bias=False)
+        self.project_norm = nn.BatchNorm2d(channels[0])
+        blocks = []
+        for i in range(layers):
+            last = i == layers - 1
+            blocks.append(up_conv(channels[i], channels[i + 1], bias=last))
+            blocks.append(nn.Tanh() if last else nn.Sequential(nn.BatchNorm2d(channels[i + 1]), nn.ReLU(True)))
+        self.blocks = nn.Sequential(*blocks)
+
+    def forward(self, z):
+        x = self.project(z).view(-1, *self.start)      # 512 x 4 x 4 for 32x32
+        x = nn.functional.relu(self.project_norm(x))
+        return self.blocks(x)                           # C x H x W, in [-1, 1]
+
+
+class Discriminator(nn.Module):
+    def __init__(self, shape: ImageShape, config: DCGANConfig):
+        super().__init__()
+        layers = upsampling_layers(shape.height, shape.width)
+        channels = [shape.channels] + [config.d_channels << i for i in range(layers)]
+        blocks = []
+        for i in range(layers):
+            first = i == 0
+            blocks.append(down_conv(channels[i], channels[i + 1], bias=first))
+            if not first:
+                blocks.append(nn.BatchNorm2d(channels[i + 1]))
+            blocks.append(nn.LeakyReLU(config.leak, inplace=True))
+        self.blocks = nn.Sequential(*blocks)            # 256 x 4 x 4 for 32x32
+        side_h, side_w = shape.height >> layers, shape.width >> layers
+        self.classify = nn.Linear(channels[-1] * side_h * side_w, 1)
+
+    def forward(self, images):
+        features = self.blocks(images)
+        return self.classify(features.flatten(1)).squeeze(1)   # one logit per image
+
+
+class DCGAN(Architecture):
+    config_class = DCGANConfig
+    default_loss = "bce"
+    d_steps = 1
+    description = "the seed's DCGAN: 5x5 stride-2 convolutions, batch norm, BCE with label smoothing"
+
+    def check_shape(self, shape: ImageShape) -> None:
+        if upsampling_layers(shape.height, shape.width) < 1:
+            raise ValueError(f"DCGAN needs an image side that halves at least once to >= 4, got {shape}")
+
+    def build(self, shape: ImageShape, config: DCGANConfig) -> tuple[nn.Module, nn.Module]:
+        self.check_shape(shape)
+        layers = upsampling_layers(shape.height, shape.width)
+        if config.g_channels >> (layers - 1) < 1:
+            raise ValueError(f"g_channels={config.g_channels} is too small for {layers} layers")
+        generator, discriminator = Generator(shape, config), Discriminator(shape, config)
+        generator.apply(init_weights)
+        discriminator.apply(init_weights)
+        return generator, discriminator
+
+
+dcgan = DCGAN()

@@ -1,0 +1,195 @@
+"""The checkpoint format: networks' tensors in one `.safetensors` file, described by its metadata.
+
+Tensors are stored under one prefix per network (`generator.`, `discriminator.`, batch-norm
+buffers included). Metadata is a str->str map; gancli's keys are namespaced `gancli.*` and hold
+JSON where a value is not a plain string. The file is enough to rebuild the generator: no flags,
+no run folder and no pickle are needed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from gancli import __version__
+from gancli.errors import CheckpointError
+from gancli.fileio import atomic_path
+from gancli.shapes import ImageShape
+
+FORMAT_VERSION = 1
+PREFIX = "gancli."
+
+
+@dataclass
+class CheckpointInfo:
+    """What a checkpoint says about itself."""
+
+    arch: str
+    hparams: dict[str, Any]
+    image_shape: ImageShape
+    latent_dim: int
+    dataset: str
+    step: int
+    epoch: int
+    seed: int
+    loss: str
+    arch_package: str = "gancli"
+    arch_version: str = __version__
+    gancli_version: str = __version__
+    format: int = FORMAT_VERSION
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_metadata(self) -> dict[str, str]:
+        values = {
+            "format": str(self.format),
+            "version": self.gancli_version,
+            "arch": self.arch,
+            "arch_package": self.arch_package,
+            "arch_version": self.arch_version,
+            "hparams": json.dumps(self.hparams, sort_keys=True),
+            "image_shape": json.dumps(list(self.image_shape.as_tuple())),
+            "latent_dim": str(self.latent_dim),
+            "dataset": self.dataset,
+            "step": str(self.step),
+            "epoch": str(self.epoch),
+            "seed": str(self.seed),
+            "loss": self.loss,
+            "created": self.created,
+            "config": json.dumps(self.config, sort_keys=True),
+        }
+        return {PREFIX + key: value for key, value in values.items()}
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str] | None, path: Path) -> "CheckpointInfo":
+        metadata = metadata or {}
+
+        def text(key: str) -> str:
+            if PREFIX + key not in metadata:
+                raise CheckpointError(f"{path}: not a gancli checkpoint (metadata key {PREFIX}{key} is missing)")
+            return metadata[PREFIX + key]
+
+        def parsed(key: str, kind: type) -> Any:
+            try:
+                value = json.loads(text(key))
+            except json.JSONDecodeError:
+                raise CheckpointError(f"{path}: metadata {PREFIX}{key} is not valid JSON") from None
+            if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+                raise CheckpointError(f"{path}: metadata {PREFIX}{key} should be {kind.__name__}, got {value!r}")
+            return value
+
+        format_version = parsed("format", int)
+        if format_version > FORMAT_VERSION:
+            raise CheckpointError(
+                f"{path}: checkpoint format {format_version} is newer than this gancli reads "
+                f"({FORMAT_VERSION}); upgrade gancli"
+            )
+        shape = parsed("image_shape", list)
+        if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
+            raise CheckpointError(f"{path}: metadata {PREFIX}image_shape should be [C, H, W], got {shape}")
+        return cls(
+            arch=text("arch"),
+            hparams=parsed("hparams", dict),
+            image_shape=ImageShape(*shape),
+            latent_dim=parsed("latent_dim", int),
+            dataset=text("dataset"),
+            step=parsed("step", int),
+            epoch=parsed("epoch", int),
+            seed=parsed("seed", int),
+            loss=text("loss"),
+            arch_package=text("arch_package"),
+            arch_version=text("arch_version"),
+            gancli_version=text("version"),
+            format=format_version,
+            created=text("created"),
+            config=parsed("config", dict),
+        )
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+
+    @property
+    def numel(self) -> int:
+        count = 1
+        for side in self.shape:
+            count *= side
+        return count
+
+
+def _open_error(path: Path, err: Exception) -> CheckpointError:
+    return CheckpointError(f"{path}: not a readable safetensors checkpoint ({type(err).__name__}: {err})")
+
+
+def read_header(path: Path) -> tuple[dict[str, str], list[TensorInfo]]:
+    """Metadata and tensor descriptions, read from the header without loading any tensor."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}" if not path.exists() else f"not a file: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = []
+            for name in f.keys():
+                part = f.get_slice(name)
+                tensors.append(TensorInfo(name, part.get_dtype(), tuple(part.get_shape())))
+    except Exception as err:  # safetensors raises its own error types for every kind of damage
+        raise _open_error(path, err) from None
+    return metadata, tensors
+
+
+def read_info(path: Path) -> CheckpointInfo:
+    metadata, _ = read_header(path)
+    return CheckpointInfo.from_metadata(metadata, Path(path))
+
+
+def save_checkpoint(path: Path, networks: dict[str, nn.Module], info: CheckpointInfo) -> None:
+    """Write `networks` (prefix -> module) and `info` to `path`, atomically."""
+    tensors = {}
+    for prefix, module in networks.items():
+        for name, value in module.state_dict().items():
+            tensors[f"{prefix}.{name}"] = value.detach().to("cpu").contiguous()
+    with atomic_path(Path(path)) as tmp:
+        save_file(tensors, str(tmp), metadata=info.to_metadata())
+
+
+def load_tensors(path: Path, prefix: str, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """The tensors stored under `prefix.`, with the prefix stripped."""
+    read_header(path)  # turns damage into a clear error before any tensor is read
+    try:
+        tensors = load_file(str(path), device=str(device))
+    except Exception as err:
+        raise _open_error(Path(path), err) from None
+    start = prefix + "."
+    found = {name[len(start):]: value for name, value in tensors.items() if name.startswith(start)}
+    if not found:
+        raise CheckpointError(f"{path}: holds no tensors under '{prefix}.'")
+    return found
+
+
+def load_into(module: nn.Module, tensors: dict[str, torch.Tensor], what: str, path: Path) -> None:
+    """Load `tensors` into `module`, turning any mismatch into a message naming the tensor."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        detail = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
+        raise CheckpointError(f"{path}: {what} tensors do not match the architecture ({detail})")
+    for name, value in tensors.items():
+        if tuple(value.shape) != tuple(expected[name].shape):
+            raise CheckpointError(
+                f"{path}: {what}.{name} has shape {tuple(value.shape)}, "
+                f"the architecture expects {tuple(expected[name].shape)}"
+            )
+    module.load_state_dict(tensors)

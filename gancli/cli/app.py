@@ -1,0 +1,66 @@
+"""The `gancli` command: its subcommands joined in one place, and error reporting.
+
+A `GancliError` from any command becomes one line on stderr and a non-zero exit; `--debug`
+(or GANCLI_DEBUG=1) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from gancli import __version__
+from gancli.errors import GancliError
+
+
+def debug_enabled(ctx: typer.Context | None = None) -> bool:
+    from_flag = bool(ctx and ctx.obj and ctx.obj.get("debug"))
+    return from_flag or os.environ.get("GANCLI_DEBUG", "") not in ("", "0")
+
+
+class GancliGroup(TyperGroup):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except GancliError as err:
+            if debug_enabled(ctx):
+                raise
+            typer.echo(f"Error: {err}", err=True)
+            raise typer.Exit(err.exit_code) from None
+
+
+app = typer.Typer(
+    cls=GancliGroup,
+    help="Train generative adversarial networks, sample from them and inspect their checkpoints.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def version_callback(value: bool):
+    if value:
+        typer.echo(f"gancli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+):
+    ctx.obj = {"debug": debug}
+
+
+# The commands, joined here; their modules import nothing from this one.
+from gancli.cli import inspect, listing, sample, train  # noqa: E402
+
+app.command("train")(train.train)
+app.command("sample")(sample.sample)
+app.command("inspect")(inspect.inspect)
+app.command("list")(listing.list_plugins)

@@ -1,0 +1,40 @@
+"""`gancli inspect`: a checkpoint's metadata and tensors, without loading the tensors."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gancli.cli.options import CheckpointArg, JsonOpt
+
+
+def inspect(checkpoint: CheckpointArg, as_json: JsonOpt = False):
+    """Show what CHECKPOINT holds: metadata, tensors and parameter counts."""
+    from gancli.inspection import describe_checkpoint
+
+    report = describe_checkpoint(checkpoint)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    console = Console()
+    meta = Table(title=f"{checkpoint}", show_header=False)
+    meta.add_column("key", style="bold")
+    meta.add_column("value", overflow="fold")
+    for key, value in report["metadata"].items():
+        if key == "config":
+            continue  # the full config is long; --json shows it
+        meta.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+    for network, count in report["networks"].items():
+        meta.add_row(f"{network} parameters", f"{count:,}")
+    console.print(meta)
+
+    tensors = Table(title="tensors")
+    for column in ("name", "shape", "dtype"):
+        tensors.add_column(column)
+    tensors.add_column("parameters", justify="right")
+    for tensor in report["tensors"]:
+        tensors.add_row(tensor["name"], "x".join(map(str, tensor["shape"])) or "scalar", tensor["dtype"], f"{tensor['numel']:,}")
+    console.print(tensors)

@@ -1,0 +1,30 @@
+"""`gancli list`: registered architectures, datasets and losses, with the packages behind them."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gancli.cli.options import JsonOpt
+
+
+def list_plugins(as_json: JsonOpt = False):
+    """List architectures, datasets and losses, each with the package that provides it."""
+    from gancli.catalog import catalog
+
+    entries = catalog()
+    if as_json:
+        typer.echo(json.dumps(entries, indent=2))
+        return
+    console = Console()
+    for kind, rows in entries.items():
+        table = Table(title=kind)
+        for column in ("name", "package", "version", "details"):
+            table.add_column(column)
+        for row in rows:
+            details = row["details"] if row["status"] == "ok" else f"[red]broken: {row['error']}[/red]"
+            table.add_row(row["name"], row["package"], row["version"], details)
+        console.print(table)

@@ -1,0 +1,42 @@
+"""`gancli train`: parse the flags, resolve the config, train, say where the run went."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gancli.cli.options import DeviceOpt, SeedOpt
+
+
+def train(
+    arch: Annotated[Optional[str], typer.Option("--arch", help="Architecture name (see `gancli list`).", show_default="dcgan")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="Dataset name (see `gancli list`).", show_default="synthetic")] = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="Dataset split; default: the dataset's own.")] = None,
+    data_root: Annotated[Optional[str], typer.Option("--data-root", help="Folder of the dataset's files; default: $GANCLI_DATA or the user cache.")] = None,
+    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Resize images to N x N.")] = None,
+    channels: Annotated[Optional[int], typer.Option("--channels", help="Convert images to 1 or 3 channels.")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Passes over the dataset.", show_default="5")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", help="Generator updates; wins over --epochs.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Images per batch.", show_default="64")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate of both networks; default: the architecture's.")] = None,
+    loss: Annotated[Optional[str], typer.Option("--loss", help="Loss name; default: the architecture's.")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed.", show_default="0")] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.", show_default="auto")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder; default: runs/<arch>-<data>-<timestamp>.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML config file.")] = None,
+    set_values: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key=value (repeatable; model.KEY for hyperparameters).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse an --out folder that already holds a run.")] = False,
+):
+    """Train a GAN and write a run folder: config, metrics, sample grids and checkpoints."""
+    from gancli.config import resolve_config
+    from gancli.train import train as run_training
+
+    flags = {"arch": arch, "data": data, "split": split, "data_root": data_root, "image_size": image_size,
+             "channels": channels, "epochs": epochs, "steps": steps, "batch_size": batch_size, "lr": lr,
+             "loss": loss, "seed": seed, "device": device, "out": str(out) if out else None}
+    resolved = resolve_config(config, set_values or [], flags)
+    result = run_training(resolved, overwrite=overwrite)
+    typer.echo(f"Trained {result.steps} steps; run folder: {result.out}")
+    typer.echo(f"Checkpoint: {result.last_checkpoint}")

@@ -1,0 +1,27 @@
+"""The one exception type gancli raises for failures a user can fix."""
+
+
+class GancliError(Exception):
+    """A failure worth one clear line on stderr and a non-zero exit, not a traceback.
+
+    `exit_code` lets a caller distinguish kinds of failure in scripts.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class RegistryError(GancliError):
+    """An architecture, dataset or loss that is not registered, or a plugin that is broken."""
+
+
+class ConfigError(GancliError):
+    """A config key or value that is wrong; the message names the key."""
+
+
+class CheckpointError(GancliError):
+    """A checkpoint file that is missing, corrupt, or does not match its architecture."""

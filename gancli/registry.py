@@ -1,0 +1,139 @@
+"""Entry-point registries: discovery of plugins as small records, loading kept separate.
+
+Built-ins and third-party plugins are found the same way, through the entry-point groups
+`gancli.architectures`, `gancli.datasets` and `gancli.losses`. Discovery only reads package
+metadata; a plugin's module is imported the first time its name is used, so one broken plugin
+never stops the others (or gancli itself) from working.
+
+`GANCLI_DISABLE_PLUGINS=1` keeps only the entry points that gancli itself ships.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Generic, Iterable, TypeVar
+
+from gancli.errors import RegistryError
+
+BUILTIN_PACKAGE = "gancli"
+DISABLE_ENV = "GANCLI_DISABLE_PLUGINS"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """One entry point, as discovered: what it is called and which package ships it."""
+
+    name: str
+    package: str
+    version: str
+    entry_point: metadata.EntryPoint
+
+    @property
+    def builtin(self) -> bool:
+        return self.package == BUILTIN_PACKAGE
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.package}:{self.name}"
+
+
+def plugins_disabled() -> bool:
+    return os.environ.get(DISABLE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def discover(group: str) -> list[Plugin]:
+    """Every entry point of `group` in the installed distributions, as `Plugin` records."""
+    found = []
+    seen = set()
+    for dist in metadata.distributions():
+        package = dist.metadata["Name"] or "unknown"
+        for ep in dist.entry_points:
+            # A package installed twice on sys.path (an editable install beside a copy) would
+            # otherwise look like two packages claiming the same name.
+            if ep.group != group or (package, ep.name) in seen:
+                continue
+            seen.add((package, ep.name))
+            found.append(Plugin(ep.name, package, dist.version or "unknown", ep))
+    return found
+
+
+class Registry(Generic[T]):
+    """Names of one kind (architectures, datasets or losses) and the objects behind them.
+
+    `plugins` may be given directly (tests build `EntryPoint` objects by hand); otherwise the
+    entry-point group is read on first use.
+    """
+
+    def __init__(self, group: str, kind: str, expected: type, plugins: Iterable[Plugin] | None = None):
+        self.group = group
+        self.kind = kind
+        self.expected = expected
+        self._plugins = list(plugins) if plugins is not None else None
+        self._loaded: dict[Plugin, T] = {}
+
+    # -- discovery -----------------------------------------------------------------------
+
+    def plugins(self) -> list[Plugin]:
+        if self._plugins is None:
+            self._plugins = discover(self.group)
+        if plugins_disabled():
+            return [p for p in self._plugins if p.builtin]
+        return list(self._plugins)
+
+    def names(self, pattern: str = "*") -> list[str]:
+        """Registered names, sorted; `pattern` may use shell wildcards (`dc*`)."""
+        return sorted({p.name for p in self.plugins() if fnmatch.fnmatchcase(p.name, pattern)})
+
+    def find(self, name: str) -> Plugin:
+        """The record behind `name` (or `package:name`); errors list what is available."""
+        package, _, short = name.rpartition(":")
+        matches = [p for p in self.plugins() if p.name == short and (not package or p.package == package)]
+        if not matches:
+            available = ", ".join(self.names()) or "none"
+            raise RegistryError(f"unknown {self.kind} '{name}'; available: {available}")
+        if len(matches) > 1:
+            owners = " and ".join(p.package for p in matches)
+            choices = ", ".join(p.qualified_name for p in matches)
+            raise RegistryError(
+                f"{self.kind} '{short}' is registered by both {owners}; pick one with {choices}"
+            )
+        return matches[0]
+
+    # -- loading -------------------------------------------------------------------------
+
+    def load(self, plugin: Plugin) -> T:
+        if plugin not in self._loaded:
+            try:
+                obj = plugin.entry_point.load()
+            except Exception as err:  # a plugin's import may fail in any way at all
+                raise RegistryError(
+                    f"{self.kind} '{plugin.name}' from package {plugin.package} {plugin.version} "
+                    f"failed to load: {type(err).__name__}: {err}"
+                ) from err
+            if isinstance(obj, type) and issubclass(obj, self.expected):
+                obj = obj()
+            if not isinstance(obj, self.expected):
+                raise RegistryError(
+                    f"{self.kind} '{plugin.name}' from package {plugin.package} is a "
+                    f"{type(obj).__name__}, not a {self.expected.__name__}"
+                )
+            self._loaded[plugin] = obj
+        return self._loaded[plugin]
+
+    def get(self, name: str) -> T:
+        return self.load(self.find(name))
+
+    def survey(self) -> list[tuple[Plugin, T | None, str | None]]:
+        """Every plugin with its loaded object, or None and the error that stopped it."""
+        rows = []
+        for plugin in sorted(self.plugins(), key=lambda p: (p.name, p.package)):
+            try:
+                rows.append((plugin, self.load(plugin), None))
+            except RegistryError as err:
+                rows.append((plugin, None, str(err.__cause__ or err)))
+        return rows

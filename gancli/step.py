@@ -1,0 +1,58 @@
+"""One GAN training step: update the discriminator, then the generator.
+
+The step returns its statistics as a tensor on the device and never reads values back to the
+host; the trainer reads the accumulated statistics only every `log_every` steps.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from gancli.losses import GANLoss
+
+#: Order of the values in the statistics tensor a step returns.
+STAT_NAMES = ("loss_d", "loss_g", "d_real", "d_fake")
+
+
+class GANStep:
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: GANLoss,
+                 opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                 sample_latent, d_steps: int = 1):
+        self.generator = generator
+        self.discriminator = discriminator
+        self.loss = loss
+        self.opt_g = opt_g
+        self.opt_d = opt_d
+        self.sample_latent = sample_latent  # n -> latent batch on the training device
+        self.d_steps = d_steps
+
+    def __call__(self, real_batches: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Train on `d_steps` real batches; returns (loss_d, loss_g, d_real, d_fake), detached."""
+        G, D = self.generator, self.discriminator
+
+        # (1) Update D: maximise log D(x) + log(1 - D(G(z))), once per real batch.
+        for real in real_batches:
+            fake = G(self.sample_latent(real.shape[0]))
+            real_logits = D(real)
+            fake_logits = D(fake.detach())
+            loss_d = self.loss.discriminator(real_logits, fake_logits)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+
+        # (2) Update G: make D call the last fakes real (the non-saturating objective).
+        fake_logits_for_g = D(fake)
+        loss_g = self.loss.generator(fake_logits_for_g)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+
+        return torch.stack([
+            loss_d.detach(),
+            loss_g.detach(),
+            torch.sigmoid(real_logits.detach()).mean(),
+            torch.sigmoid(fake_logits.detach()).mean(),
+        ]).float()

@@ -1,0 +1,93 @@
+"""Checked conversion of plain mappings (YAML, JSON, `--set`) into typed dataclasses.
+
+Unknown keys and values of the wrong type are `ConfigError`s that name the key, so a typo in a
+config file is caught before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Mapping, TypeVar
+
+from gancli.errors import ConfigError
+
+D = TypeVar("D")
+
+
+def _check(value: Any, annotation: Any, key: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _check(value, option, key)
+            except ConfigError as err:
+                errors.append(err)
+        raise errors[0]
+    if annotation is Any:
+        return value
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif annotation is str:
+        if isinstance(value, str):
+            return value
+    elif origin is dict or annotation is dict:
+        if isinstance(value, Mapping):
+            return dict(value)
+    elif origin in (list, tuple) or annotation in (list, tuple):
+        if isinstance(value, (list, tuple)):
+            args = typing.get_args(annotation)
+            item = args[0] if args else Any
+            return origin([_check(v, item, f"{key}[{i}]") for i, v in enumerate(value)])
+    else:
+        raise TypeError(f"unsupported annotation {annotation!r} for {key}")
+    wanted = getattr(annotation, "__name__", str(annotation))
+    raise ConfigError(f"{key}: expected {wanted}, got {type(value).__name__} {value!r}")
+
+
+def from_mapping(cls: type[D], data: Mapping[str, Any] | None, where: str = "") -> D:
+    """Build dataclass `cls` from `data`, checking every key and value type.
+
+    `where` prefixes key names in messages (`model.` for an architecture's hyperparameters).
+    """
+    data = dict(data or {})
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {where}{unknown[0]!s}; valid keys: {', '.join(sorted(fields))}"
+        )
+    values = {name: _check(value, hints[name], f"{where}{name}") for name, value in data.items()}
+    try:
+        return cls(**values)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{where.rstrip('.') or cls.__name__}: {err}") from err
+
+
+def to_mapping(obj: Any) -> dict[str, Any]:
+    """A dataclass as plain data (tuples become lists), ready for YAML or JSON."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
