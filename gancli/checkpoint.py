@@ -160,8 +160,13 @@ def save_checkpoint(path: Path, networks: dict[str, nn.Module], info: Checkpoint
     for prefix, module in networks.items():
         for name, value in module.state_dict().items():
             tensors[f"{prefix}.{name}"] = value.detach().to("cpu").contiguous()
+    metadata = info.to_metadata()
+    # Trainable parameters per network; the header alone cannot tell them from buffers.
+    metadata[PREFIX + "parameters"] = json.dumps(
+        {prefix: sum(p.numel() for p in module.parameters()) for prefix, module in networks.items()}
+    )
     with atomic_path(Path(path)) as tmp:
-        save_file(tensors, str(tmp), metadata=info.to_metadata())
+        save_file(tensors, str(tmp), metadata=metadata)
 
 
 def load_tensors(path: Path, prefix: str, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:

@@ -10,7 +10,8 @@ from gancli.checkpoint import PREFIX, read_header
 
 
 def describe_checkpoint(path: Path) -> dict[str, Any]:
-    """Metadata (JSON values decoded), tensors, and parameter counts per network."""
+    """Metadata (JSON values decoded), tensors, and per network its trainable parameters
+    and all its stored elements (batch-norm statistics included)."""
     metadata, tensors = read_header(path)
     decoded: dict[str, Any] = {}
     for key, value in sorted(metadata.items()):
@@ -19,10 +20,14 @@ def describe_checkpoint(path: Path) -> dict[str, Any]:
             decoded[name] = json.loads(value) if value[:1] in "[{" else value
         except json.JSONDecodeError:
             decoded[name] = value
-    networks: dict[str, int] = {}
+    elements: dict[str, int] = {}
     for tensor in tensors:
         network = tensor.name.split(".", 1)[0]
-        networks[network] = networks.get(network, 0) + tensor.numel
+        elements[network] = elements.get(network, 0) + tensor.numel
+    parameters = decoded.pop("parameters", None)
+    networks = {name: {"parameters": parameters.get(name) if isinstance(parameters, dict) else None,
+                       "elements": count}
+                for name, count in elements.items()}
     return {
         "path": str(path),
         "metadata": decoded,

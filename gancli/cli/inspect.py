@@ -27,14 +27,15 @@ def inspect(checkpoint: CheckpointArg, as_json: JsonOpt = False):
         if key == "config":
             continue  # the full config is long; --json shows it
         meta.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))
-    for network, count in report["networks"].items():
-        meta.add_row(f"{network} parameters", f"{count:,}")
+    for network, counts in report["networks"].items():
+        if counts["parameters"] is not None:
+            meta.add_row(f"{network} parameters", f"{counts['parameters']:,}")
     console.print(meta)
 
     tensors = Table(title="tensors")
     for column in ("name", "shape", "dtype"):
         tensors.add_column(column)
-    tensors.add_column("parameters", justify="right")
+    tensors.add_column("elements", justify="right")
     for tensor in report["tensors"]:
         tensors.add_row(tensor["name"], "x".join(map(str, tensor["shape"])) or "scalar", tensor["dtype"], f"{tensor['numel']:,}")
     console.print(tensors)

@@ -1,0 +1,80 @@
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from gancli.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_train_then_sample_then_inspect(tmp_path):
+    out = tmp_path / "run"
+    result = invoke("train", "--arch", "dcgan", "--data", "synthetic", "--split", "test", "--steps", 2,
+                    "--batch-size", 8, "--device", "cpu", "--out", out, "--set", "model.g_channels=32",
+                    "--set", "model.d_channels=8", "--set", "log_every=1")
+    assert result.exit_code == 0, result.output
+    checkpoint = out / "checkpoints" / "last.safetensors"
+    assert str(checkpoint) in result.output and "step 2/2" in result.output
+
+    grid = tmp_path / "grid.png"
+    result = invoke("sample", checkpoint, "-n", 6, "-o", grid, "--nrow", 3)
+    assert result.exit_code == 0, result.output
+    from PIL import Image
+
+    with Image.open(grid) as image:  # 2 rows x 3 columns of 32px with 2px padding
+        assert image.size == (3 * 34 + 2, 2 * 34 + 2)
+
+    result = invoke("inspect", checkpoint, "--json")
+    report = json.loads(result.output)
+    assert report["metadata"]["arch"] == "dcgan" and report["metadata"]["step"] == "2"
+    generator = report["networks"]["generator"]
+    assert generator["elements"] == sum(t["numel"] for t in report["tensors"] if t["name"].startswith("generator."))
+    from gancli.models import load_generator
+
+    trainable = sum(p.numel() for p in load_generator(checkpoint).generator.parameters())
+    assert generator["parameters"] == trainable < generator["elements"]
+
+    result = invoke("inspect", checkpoint)
+    assert result.exit_code == 0 and "generator parameters" in result.output
+
+
+def test_list_shows_builtins_with_their_package():
+    result = invoke("list", "--json")
+    entries = json.loads(result.output)
+    dcgan = next(row for row in entries["architectures"] if row["name"] == "dcgan")
+    assert dcgan["package"] == "gancli" and dcgan["status"] == "ok"
+    assert any(row["name"] == "synthetic" for row in entries["datasets"])
+
+
+def test_user_mistakes_are_one_line_and_a_nonzero_exit(tmp_path):
+    cases = [
+        (("train", "--arch", "nosuch", "--device", "cpu", "--out", tmp_path / "x"), "unknown architecture 'nosuch'; available: dcgan"),
+        (("train", "--data", "nosuch", "--device", "cpu", "--out", tmp_path / "y"), "unknown dataset 'nosuch'"),
+        (("train", "--set", "batch_size=lots"), "batch_size: expected int"),
+        (("sample", tmp_path / "missing.safetensors"), "checkpoint not found"),
+        (("inspect", tmp_path / "missing.safetensors"), "checkpoint not found"),
+    ]
+    for args, message in cases:
+        result = invoke(*args)
+        assert result.exit_code != 0, args
+        assert message in result.output, result.output
+        assert "Traceback" not in result.output
+        assert result.output.strip().count("\n") == 0, result.output
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "gancli", "--debug", "inspect", str(tmp_path / "missing.safetensors")],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "Traceback" in result.stderr and "CheckpointError" in result.stderr
+
+
+def test_python_dash_m_runs_the_cli():
+    result = subprocess.run([sys.executable, "-m", "gancli", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("gancli ")

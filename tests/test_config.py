@@ -1,0 +1,69 @@
+import pytest
+
+from gancli.config import TrainConfig, resolve_config
+from gancli.errors import ConfigError
+
+
+def write(tmp_path, text):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_precedence_is_defaults_then_file_then_set_then_flags(tmp_path):
+    path = write(tmp_path, "batch_size: 32\nseed: 5\nlr: 0.001\nmodel:\n  latent_dim: 64\n")
+    config = resolve_config(path, ["seed=6", "lr=0.002", "model.g_channels=256"], {"lr": 0.003, "steps": None})
+    assert config.batch_size == 32          # file over default
+    assert config.seed == 6                 # --set over file
+    assert config.lr == 0.003               # flag over --set
+    assert config.steps is None             # a flag not given changes nothing
+    assert config.epochs == TrainConfig().epochs
+    assert config.model == {"latent_dim": 64, "g_channels": 256}
+
+
+def test_unknown_keys_are_named(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key bacth_size"):
+        resolve_config(write(tmp_path, "bacth_size: 3\n"), [], {})
+    with pytest.raises(ConfigError, match="unknown key lrr"):
+        resolve_config(None, ["lrr=1"], {})
+
+
+def test_wrong_types_are_named(tmp_path):
+    with pytest.raises(ConfigError, match="batch_size: expected int, got str 'many'"):
+        resolve_config(write(tmp_path, "batch_size: many\n"), [], {})
+    with pytest.raises(ConfigError, match="steps: expected int, got bool"):
+        resolve_config(None, ["steps=true"], {})
+
+
+def test_invalid_values_are_named():
+    with pytest.raises(ConfigError, match="batch_size must be positive"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ConfigError, match="device must be one of"):
+        TrainConfig(device="tpu")
+
+
+def test_model_keys_are_checked_against_the_architecture():
+    from gancli.architectures import architectures
+
+    dcgan = architectures.get("dcgan")
+    assert dcgan.make_config({"latent_dim": 64}).latent_dim == 64
+    with pytest.raises(ConfigError, match="unknown key model.depth"):
+        dcgan.make_config({"depth": 3})
+    with pytest.raises(ConfigError, match="model.latent_dim: expected int"):
+        dcgan.make_config({"latent_dim": "big"})
+
+
+def test_a_config_that_is_not_yaml_or_not_a_mapping_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        resolve_config(write(tmp_path, "batch_size: [1, 2\n"), [], {})
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        resolve_config(write(tmp_path, "- 1\n- 2\n"), [], {})
+    with pytest.raises(ConfigError, match="config file not found"):
+        resolve_config(tmp_path / "absent.yaml", [], {})
+
+
+def test_the_resolved_config_round_trips_through_yaml():
+    import yaml
+
+    config = TrainConfig(steps=7, model={"latent_dim": 8})
+    assert TrainConfig.from_dict(yaml.safe_load(config.to_yaml())) == config

@@ -1,0 +1,47 @@
+import json
+
+import pytest
+import yaml
+
+from conftest import tiny_config
+from gancli.errors import GancliError
+from gancli.progress import Reporter
+from gancli.train import train
+
+
+def test_a_run_folder_has_config_metrics_samples_and_checkpoints(tiny_run):
+    out = tiny_run.out
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["arch"] == "dcgan" and config["steps"] == 4 and config["out"] == str(out)
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4]
+    assert set(records[0]) >= {"step", "epoch", "loss_d", "loss_g", "d_real", "d_fake", "images_per_s"}
+    assert all(0 <= r["d_real"] <= 1 and r["loss_d"] > 0 for r in records)
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step-0000002.png", "step-0000004.png"]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        "last.safetensors", "step-0000002.safetensors", "step-0000004.safetensors"]
+
+
+def test_training_changes_the_weights_and_is_reproducible_for_a_seed(tmp_path):
+    from gancli.models import load_generator
+
+    first = train(tiny_config(tmp_path / "a", steps=2), reporter=Reporter())
+    again = train(tiny_config(tmp_path / "b", steps=2), reporter=Reporter())
+    other = train(tiny_config(tmp_path / "c", steps=2, seed=1), reporter=Reporter())
+    weights = [load_generator(r.last_checkpoint).generator.state_dict() for r in (first, again, other)]
+    name = "project.weight"
+    assert (weights[0][name] == weights[1][name]).all()
+    assert not (weights[0][name] == weights[2][name]).all()
+
+
+def test_a_folder_holding_another_run_is_refused(tiny_run):
+    with pytest.raises(GancliError, match="already holds a run"):
+        train(tiny_config(tiny_run.out, steps=1), reporter=Reporter())
+    assert (tiny_run.out / "checkpoints" / "step-0000004.safetensors").exists()
+
+
+def test_image_size_and_channels_convert_the_dataset(tmp_path):
+    result = train(tiny_config(tmp_path / "gray", steps=1, image_size=16, channels=1), reporter=Reporter())
+    from gancli.checkpoint import read_info
+
+    assert read_info(result.last_checkpoint).image_shape.as_tuple() == (1, 16, 16)
