@@ -1,0 +1,135 @@
+"""Datasets read from official files on disk: finding them, fetching them, and caching the decode.
+
+A `FileDataset` names the files each split needs (paths under the data root, exactly where
+torchvision's own dataset classes keep them), where each comes from, and how to decode them.
+Loading then goes: files present? else unpack a local archive, else download (when allowed),
+else one clear error; then the decoded-images cache, else decode and write the cache.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from gancli.datasets.base import DataRequest, DatasetSource, Images
+from gancli.datasets.cache import CACHE_FOLDER, read_cache, source_key, write_cache
+from gancli.datasets.download import fetch, unpack
+from gancli.errors import GancliError
+
+
+class DatasetMissingError(GancliError):
+    """A dataset's files are not on disk and could not be fetched."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One file a split needs: its path under the data root, and where it comes from.
+
+    `archive` (a path under the data root) is what `url` serves when the file comes packed;
+    the file is then the member at its path relative to the archive's folder.
+    """
+
+    path: str
+    url: str
+    md5: str | None
+    archive: str | None = None
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+class FileDataset(DatasetSource):
+    """A dataset of official files under a data root; subclasses say which files and how to decode."""
+
+    name: str = ""
+    homepage: str = ""
+
+    def resources(self, split: str) -> list[Resource]:
+        raise NotImplementedError
+
+    def decode(self, root: Path, split: str) -> Images:
+        """Read the split's files (all present) into uint8 images."""
+        raise NotImplementedError
+
+    # -- files on disk -------------------------------------------------------------------
+
+    def missing(self, root: Path, split: str) -> list[Resource]:
+        return [r for r in self.resources(split) if not (root / r.path).is_file()]
+
+    def files_present(self, root: Path, split: str) -> bool:
+        # A file still packed in its archive needs unpacking, not a download.
+        return all(r.archive is not None and (root / r.archive).is_file() for r in self.missing(root, split))
+
+    def obtain(self, root: Path, split: str, download: bool, say: Callable[[str], None]) -> None:
+        """Make every file of `split` present, or raise `DatasetMissingError` saying how."""
+        failures = []
+        for archive, wanted in self._by_archive(self.missing(root, split)).items():
+            archive_path = root / archive
+            try:
+                if not archive_path.is_file():
+                    if not download:
+                        continue
+                    say(f"{self.name}: downloading {wanted[0].url}")
+                    fetch(wanted[0].url, archive_path, wanted[0].md5)
+                if wanted[0].archive is not None:
+                    unpack(archive_path, {str(Path(r.path).relative_to(Path(archive).parent)): root / r.path
+                                          for r in wanted})
+            except (OSError, RuntimeError, ValueError) as err:
+                failures.append(f"{Path(archive).name}: {err}")
+        still = self.missing(root, split)
+        if still:
+            raise DatasetMissingError(self.missing_message(root, split, still, download, failures))
+
+    @staticmethod
+    def _by_archive(resources: list[Resource]) -> dict[str, list[Resource]]:
+        groups: dict[str, list[Resource]] = {}
+        for resource in resources:
+            groups.setdefault(resource.archive or resource.path, []).append(resource)
+        return groups
+
+    def missing_message(self, root: Path, split: str, missing: list[Resource], download: bool,
+                        failures: list[str]) -> str:
+        names = ", ".join(r.path for r in missing)
+        sources = ", ".join(sorted({r.url for r in missing}))
+        if not download:
+            why = "downloads are off (--no-download)"
+        elif failures:
+            why = "the download failed (" + "; ".join(f.replace("\n", " ").strip() for f in failures) + ")"
+        else:
+            why = "they could not be fetched"
+        return (f"dataset '{self.name}' split '{split}': files not found in {root}: expected {names}; "
+                f"{why}. Get them from {sources} (or {self.homepage}) and place them there, or run "
+                f"with network access and --download")
+
+    # -- loading -------------------------------------------------------------------------
+
+    def load(self, request: DataRequest) -> Images:
+        say = request.say or quiet
+        root = request.root
+        self.obtain(root, request.split, request.download, say)
+        sources = [root / r.path for r in self.resources(request.split)]
+        cache = root / CACHE_FOLDER / f"{self.name}-{request.split}.safetensors"
+        return cached_decode(cache, source_key(sources), lambda: self.decode(root, request.split),
+                             f"{self.name} {request.split}", say)
+
+
+def cached_decode(cache: Path, key: str, decode: Callable[[], Images], what: str,
+                  say: Callable[[str], None]) -> Images:
+    """The images from `cache` when its key matches, else `decode()` and write the cache."""
+    started = time.perf_counter()
+    images = read_cache(cache, key)
+    if images is not None:
+        say(f"{what}: {len(images)} images {images.shape} from the cache {cache} "
+            f"in {time.perf_counter() - started:.2f} s")
+        return images
+    images = decode()
+    decoded = time.perf_counter() - started
+    if write_cache(cache, key, images, what):
+        say(f"{what}: decoded {len(images)} images {images.shape} in {decoded:.2f} s; cached in {cache}")
+    else:
+        say(f"{what}: decoded {len(images)} images {images.shape} in {decoded:.2f} s "
+            f"({cache.parent} is not writable, so there is no cache)")
+    return images
