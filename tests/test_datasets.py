@@ -212,3 +212,28 @@ def test_trains_on_real_svhn_images_in_the_official_mat_layout(tmp_path):
     images = load("svhn", tmp_path / "data", "train")
     reference = np.load(SHARED_DATA / "svhn" / "svhn_real_151.npz")
     assert torch.equal(images.pixels, torch.from_numpy(reference["images"]).permute(0, 3, 1, 2))
+
+
+def test_grayscale_converts_to_the_requested_channels_and_size(tmp_path):
+    from gancli.config import TrainConfig
+    from gancli.data import load_images
+
+    write_mnist(tmp_path, split="test", count=5)
+    config = TrainConfig(data="mnist", data_root=str(tmp_path), split="test", channels=3, image_size=32)
+    images = load_images(config)
+    assert images.pixels.shape == (5, 3, 32, 32)
+    assert torch.equal(images.pixels[:, 0], images.pixels[:, 2])  # gray stays gray in RGB
+
+
+def test_trains_on_a_folder_given_as_folder_path(tmp_path):
+    from gancli.checkpoint import read_info
+
+    make_picture_folder(tmp_path / "pictures")
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--data", f"folder:{tmp_path / 'pictures'}", "--image-size", "16",
+                                 "--steps", "2", "--batch-size", "2", "--device", "cpu", "--out", str(out),
+                                 "--set", "model.g_channels=32", "--set", "model.d_channels=8",
+                                 "--set", "model.latent_dim=16", "--set", "sample_every=0"])
+    assert result.exit_code == 0, result.output
+    assert "skipped 2 unreadable or non-image files" in result.output
+    assert read_info(out / "checkpoints" / "last.safetensors").image_shape.as_tuple() == (3, 16, 16)
