@@ -111,7 +111,7 @@ def test_missing_files_and_no_network_fail_with_one_clear_line_and_leave_nothing
     assert result.exit_code != 0 and "Traceback" not in result.output
     message = result.output
     for part in ("svhn", str(root), "train_32x32.mat", "http://ufldl.stanford.edu/housenumbers/train_32x32.mat",
-                 "download failed"):
+                 "downloading train_32x32.mat failed"):
         assert part in message
     assert files_under(root) == []
 
@@ -237,3 +237,14 @@ def test_trains_on_a_folder_given_as_folder_path(tmp_path):
     assert result.exit_code == 0, result.output
     assert "skipped 2 unreadable or non-image files" in result.output
     assert read_info(out / "checkpoints" / "last.safetensors").image_shape.as_tuple() == (3, 16, 16)
+
+
+def test_a_damaged_file_is_a_clear_error_and_is_left_alone(tmp_path):
+    write_svhn(tmp_path / "train_32x32.mat", count=4)
+    damaged = (tmp_path / "train_32x32.mat").read_bytes()[:300]
+    (tmp_path / "train_32x32.mat").write_bytes(damaged)
+    result = runner.invoke(app, ["train", "--data", "svhn", "--data-root", str(tmp_path), "--device", "cpu",
+                                 "--out", str(tmp_path / "run")])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "cannot read train_32x32.mat" in result.output
+    assert (tmp_path / "train_32x32.mat").read_bytes() == damaged

@@ -15,7 +15,7 @@ from typing import Callable
 
 from gancli.datasets.base import DataRequest, DatasetSource, Images
 from gancli.datasets.cache import CACHE_FOLDER, read_cache, source_key, write_cache
-from gancli.datasets.download import fetch, unpack
+from gancli.datasets.download import fetch, source_url, unpack
 from gancli.errors import GancliError
 
 
@@ -65,20 +65,24 @@ class FileDataset(DatasetSource):
 
     def obtain(self, root: Path, split: str, download: bool, say: Callable[[str], None]) -> None:
         """Make every file of `split` present, or raise `DatasetMissingError` saying how."""
-        failures = []
+        failures: list[str] = []
+        trying = download
         for archive, wanted in self._by_archive(self.missing(root, split)).items():
             archive_path = root / archive
+            action = "downloading"
             try:
                 if not archive_path.is_file():
-                    if not download:
+                    if not trying:
                         continue
-                    say(f"{self.name}: downloading {wanted[0].url}")
+                    say(f"{self.name}: downloading {source_url(wanted[0].url)}")
                     fetch(wanted[0].url, archive_path, wanted[0].md5)
                 if wanted[0].archive is not None:
+                    action = "unpacking"
                     unpack(archive_path, {str(Path(r.path).relative_to(Path(archive).parent)): root / r.path
                                           for r in wanted})
             except (OSError, RuntimeError, ValueError) as err:
-                failures.append(f"{Path(archive).name}: {err}")
+                failures.append(f"{action} {Path(archive).name} failed: {err}")
+                trying = trying and action != "downloading"  # after one failed download the rest would wait too
         still = self.missing(root, split)
         if still:
             raise DatasetMissingError(self.missing_message(root, split, still, download, failures))
@@ -97,12 +101,13 @@ class FileDataset(DatasetSource):
         if not download:
             why = "downloads are off (--no-download)"
         elif failures:
-            why = "the download failed (" + "; ".join(f.replace("\n", " ").strip() for f in failures) + ")"
+            why = "; ".join(" ".join(f.split()) for f in failures)
         else:
             why = "they could not be fetched"
+        wanted = ", ".join(sorted({r.archive or r.path for r in missing}))
         return (f"dataset '{self.name}' split '{split}': files not found in {root}: expected {names}; "
-                f"{why}. Get them from {sources} (or {self.homepage}) and place them there, or run "
-                f"with network access and --download")
+                f"{why}. Put {wanted} from {sources} (see {self.homepage}) in {root}, or run with "
+                f"network access and --download")
 
     # -- loading -------------------------------------------------------------------------
 
@@ -112,8 +117,17 @@ class FileDataset(DatasetSource):
         self.obtain(root, request.split, request.download, say)
         sources = [root / r.path for r in self.resources(request.split)]
         cache = root / CACHE_FOLDER / f"{self.name}-{request.split}.safetensors"
-        return cached_decode(cache, source_key(sources), lambda: self.decode(root, request.split),
+        return cached_decode(cache, source_key(sources), lambda: self.decode_or_explain(root, request.split),
                              f"{self.name} {request.split}", say)
+
+    def decode_or_explain(self, root: Path, split: str) -> Images:
+        try:
+            return self.decode(root, split)
+        except Exception as err:  # each reader fails in its own way on a damaged or foreign file
+            names = ", ".join(r.path for r in self.resources(split))
+            raise GancliError(f"dataset '{self.name}' split '{split}': cannot read {names} in {root} "
+                              f"({type(err).__name__}: {err}); replace the damaged file with the official "
+                              f"one from {self.homepage}, or delete it to download it again") from err
 
 
 def cached_decode(cache: Path, key: str, decode: Callable[[], Images], what: str,
