@@ -8,13 +8,12 @@ else one clear error; then the decoded-images cache, else decode and write the c
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from gancli.datasets.base import DataRequest, DatasetSource, Images
-from gancli.datasets.cache import CACHE_FOLDER, read_cache, source_key, write_cache
+from gancli.datasets.cache import CACHE_FOLDER, cached_decode, source_key
 from gancli.datasets.download import fetch, source_url, unpack
 from gancli.errors import GancliError
 
@@ -129,21 +128,3 @@ class FileDataset(DatasetSource):
                               f"({type(err).__name__}: {err}); replace the damaged file with the official "
                               f"one from {self.homepage}, or delete it to download it again") from err
 
-
-def cached_decode(cache: Path, key: str, decode: Callable[[], Images], what: str,
-                  say: Callable[[str], None]) -> Images:
-    """The images from `cache` when its key matches, else `decode()` and write the cache."""
-    started = time.perf_counter()
-    images = read_cache(cache, key)
-    if images is not None:
-        say(f"{what}: {len(images)} images {images.shape} from the cache {cache} "
-            f"in {time.perf_counter() - started:.2f} s")
-        return images
-    images = decode()
-    decoded = time.perf_counter() - started
-    if write_cache(cache, key, images, what):
-        say(f"{what}: decoded {len(images)} images {images.shape} in {decoded:.2f} s; cached in {cache}")
-    else:
-        say(f"{what}: decoded {len(images)} images {images.shape} in {decoded:.2f} s "
-            f"({cache.parent} is not writable, so there is no cache)")
-    return images

@@ -13,8 +13,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from gancli.datasets.base import DataRequest, DatasetSource, Images
-from gancli.datasets.cache import CACHE_FOLDER, source_key
-from gancli.datasets.files import cached_decode, quiet
+from gancli.datasets.cache import CACHE_FOLDER, cached_decode, source_key
+from gancli.datasets.files import quiet
 from gancli.errors import GancliError
 from gancli.shapes import ImageShape
 
