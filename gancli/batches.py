@@ -1,13 +1,18 @@
-"""Training batches drawn on the device from a resident uint8 dataset.
+"""Training batches from a decoded uint8 dataset: resident on the device, or streamed from the host.
 
-Each epoch is one random permutation of the dataset, generated on the device; a step indexes
-it and converts to float there. No Python runs per image and nothing is copied from the host.
-The last incomplete batch of an epoch is dropped, so every step has the same shape.
+`DeviceBatches`: each epoch is one random permutation of the dataset, generated on the device;
+a step indexes it and converts to float there. No Python runs per image and nothing is copied
+from the host. `StreamedBatches` serves datasets larger than the memory budget: loader workers
+gather each batch on the host into pinned memory, and only the batch crosses to the device.
+Both drop the last incomplete batch of an epoch, so every step has the same shape.
 """
 
 from __future__ import annotations
 
+from typing import Callable, Union
+
 import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 
 from gancli.images import to_unit_range
 
@@ -37,3 +42,61 @@ class DeviceBatches:
         indices = self.order[start:start + self.batch_size]
         self.position += 1
         return to_unit_range(self.pixels[indices])
+
+
+class _IndexedPixels(Dataset):
+    """Hands a worker a whole batch of indices at once: one tensor gather, no per-image Python."""
+
+    def __init__(self, pixels: torch.Tensor):
+        self.pixels = pixels
+
+    def __len__(self) -> int:
+        return self.pixels.shape[0]
+
+    def __getitem__(self, indices: list[int]) -> torch.Tensor:
+        return self.pixels[torch.as_tensor(indices)]
+
+
+class StreamedBatches:
+    """The `DeviceBatches` interface over a host-resident dataset, for when it exceeds the budget."""
+
+    def __init__(self, pixels: torch.Tensor, batch_size: int, seed: int, device: torch.device, workers: int = 2):
+        if pixels.shape[0] < batch_size:
+            raise ValueError(f"the dataset has {pixels.shape[0]} images, fewer than one batch of {batch_size}")
+        self.pixels = pixels
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        self.steps_per_epoch = pixels.shape[0] // batch_size
+        order = RandomSampler(range(pixels.shape[0]), generator=torch.Generator().manual_seed(seed))
+        self.loader = DataLoader(
+            _IndexedPixels(pixels), sampler=BatchSampler(order, batch_size, drop_last=True), batch_size=None,
+            num_workers=workers, pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+        )
+        self.epoch = 0
+        self.position = 0
+        self._iterator = iter(self.loader)
+
+    def next(self) -> torch.Tensor:
+        """The next batch as floats in [-1, 1], (batch_size, C, H, W), on the training device."""
+        if self.position == self.steps_per_epoch:
+            self.epoch += 1
+            self.position = 0
+            self._iterator = iter(self.loader)
+        batch = next(self._iterator)
+        self.position += 1
+        return to_unit_range(batch.to(self.device, non_blocking=True))
+
+
+Batches = Union[DeviceBatches, StreamedBatches]
+
+
+def make_batches(pixels: torch.Tensor, batch_size: int, seed: int, device: torch.device, budget_mb: int,
+                 workers: int, say: Callable[[str], None] | None = None) -> Batches:
+    """On the device when the dataset fits `budget_mb`, else streamed from the host."""
+    size_mb = pixels.numel() * pixels.element_size() / 2**20
+    if size_mb <= budget_mb:
+        return DeviceBatches(pixels.to(device), batch_size, seed)
+    if say is not None:
+        say(f"the dataset ({size_mb:,.0f} MB) exceeds data_budget_mb ({budget_mb:,} MB): "
+            f"streaming batches from the host with {workers} worker{'s' if workers != 1 else ''}")
+    return StreamedBatches(pixels, batch_size, seed, device, workers)

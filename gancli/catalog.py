@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from gancli.architectures import Architecture, architectures
@@ -29,3 +30,25 @@ def catalog() -> dict[str, list[dict[str, Any]]]:
             })
         entries[kind] = rows
     return entries
+
+
+def dataset_rows(root: Path | None = None) -> list[dict[str, Any]]:
+    """Each dataset with its native shape, splits, and which splits' files are under `root`.
+
+    `root` defaults to `$GANCLI_DATA` or the per-user cache. `present` is None for a dataset
+    that is a folder of its own (`folder`), which no shared root can answer for.
+    """
+    from gancli.data import default_data_root
+
+    root = root or default_data_root()
+    rows = []
+    for plugin, dataset, error in datasets.survey():
+        row: dict[str, Any] = {"name": plugin.name, "package": plugin.package, "root": str(root),
+                               "status": "ok" if error is None else "broken", "error": error}
+        if dataset is not None:
+            row.update(shape=str(dataset.native_shape), splits=list(dataset.splits),
+                       present=None if dataset.root_is_dataset else
+                       [s for s in dataset.splits if dataset.files_present(root, s)],
+                       description=dataset.description)
+        rows.append(row)
+    return rows

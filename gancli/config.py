@@ -27,6 +27,9 @@ class TrainConfig:
     data_root: str | None = None      # None: $GANCLI_DATA or the per-user cache folder
     image_size: int | None = None     # None: the dataset's native size
     channels: int | None = None       # None: the dataset's native channels
+    download: bool = True             # fetch a dataset's missing files from its official host
+    data_budget_mb: int = 4096        # a dataset up to this size stays on the training device
+    data_workers: int = 2             # loader processes when a dataset streams from the host
     epochs: int = 5
     steps: int | None = None          # when set, wins over epochs
     batch_size: int = 64              # the seed's notebook trains with 64
@@ -50,7 +53,7 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise ConfigError(f"{key} must be positive, got {value}")
-        for key in ("sample_every", "checkpoint_every"):
+        for key in ("sample_every", "checkpoint_every", "data_budget_mb", "data_workers"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be 0 or positive, got {getattr(self, key)}")
         if self.channels not in (None, 1, 3):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,7 @@ from gancli.datasets import DataRequest, DatasetSource, Images, datasets
 from gancli.errors import ConfigError
 
 DATA_ENV = "GANCLI_DATA"
+FOLDER_PREFIX = "folder:"
 
 
 def default_data_root() -> Path:
@@ -52,9 +54,20 @@ def conform(images: Images, channels: int | None, size: int | None) -> Images:
     return Images(pixels, images.labels)
 
 
-def load_images(config: TrainConfig) -> Images:
-    dataset = datasets.get(config.data)
-    split = resolve_split(dataset, config.data, config.split)
-    root = Path(config.data_root).expanduser() if config.data_root else default_data_root()
-    images = dataset.load(DataRequest(root=root, split=split, download=True))
-    return conform(images, config.channels, config.image_size)
+def parse_data(data: str, data_root: str | None) -> tuple[str, Path | None]:
+    """`folder:PATH` names the folder dataset and its root in one value; other names pass through."""
+    if data.startswith(FOLDER_PREFIX):
+        return "folder", Path(data[len(FOLDER_PREFIX):]).expanduser()
+    if data == "folder" and not data_root:
+        raise ConfigError("data: the folder dataset needs a path: --data folder:PATH or --data-root PATH")
+    return data, Path(data_root).expanduser() if data_root else None
+
+
+def load_images(config: TrainConfig, say: Callable[[str], None] | None = None) -> Images:
+    """Decode the configured dataset split (downloading if allowed) and conform it to the config."""
+    name, root = parse_data(config.data, config.data_root)
+    dataset = datasets.get(name)
+    split = resolve_split(dataset, name, config.split)
+    request = DataRequest(root=root or default_data_root(), split=split, download=config.download,
+                          image_size=config.image_size, say=say)
+    return conform(dataset.load(request), config.channels, config.image_size)

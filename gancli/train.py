@@ -18,7 +18,7 @@ import torch
 
 from gancli import __version__
 from gancli.architectures import architectures
-from gancli.batches import DeviceBatches
+from gancli.batches import make_batches
 from gancli.checkpoint import CheckpointInfo, save_checkpoint
 from gancli.config import TrainConfig
 from gancli.data import load_images
@@ -65,7 +65,7 @@ class Trainer:
         except ValueError as err:
             raise ConfigError(f"loss: {err}") from None
 
-        images = load_images(config)
+        images = load_images(config, self.reporter.message)
         self.shape = images.shape
         try:
             self.generator, self.discriminator = self.architecture.build(self.shape, self.arch_config)
@@ -74,7 +74,8 @@ class Trainer:
         self.generator.to(self.device).train()
         self.discriminator.to(self.device).train()
         try:
-            self.batches = DeviceBatches(images.pixels.to(self.device), config.batch_size, config.seed)
+            self.batches = make_batches(images.pixels, config.batch_size, config.seed, self.device,
+                                        config.data_budget_mb, config.data_workers, self.reporter.message)
         except ValueError as err:
             raise ConfigError(f"batch_size: {err}") from None
 

@@ -67,3 +67,13 @@ def test_the_resolved_config_round_trips_through_yaml():
 
     config = TrainConfig(steps=7, model={"latent_dim": 8})
     assert TrainConfig.from_dict(yaml.safe_load(config.to_yaml())) == config
+
+
+def test_data_loading_keys_are_checked():
+    with pytest.raises(ConfigError, match="data_budget_mb"):
+        TrainConfig(data_budget_mb=-1)
+    with pytest.raises(ConfigError, match="data_workers"):
+        resolve_config(None, ["data_workers=-2"], {})
+    with pytest.raises(ConfigError, match="download"):
+        resolve_config(None, ["download=maybe"], {})
+    assert resolve_config(None, [], {"download": False}).download is False

@@ -12,9 +12,10 @@ from gancli.cli.options import DeviceOpt, SeedOpt
 
 def train(
     arch: Annotated[Optional[str], typer.Option("--arch", help="Architecture name (see `gancli list`).", show_default="dcgan")] = None,
-    data: Annotated[Optional[str], typer.Option("--data", help="Dataset name (see `gancli list`).", show_default="synthetic")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="Dataset name (see `gancli datasets`), or folder:PATH.", show_default="synthetic")] = None,
     split: Annotated[Optional[str], typer.Option("--split", help="Dataset split; default: the dataset's own.")] = None,
     data_root: Annotated[Optional[str], typer.Option("--data-root", help="Folder of the dataset's files; default: $GANCLI_DATA or the user cache.")] = None,
+    download: Annotated[Optional[bool], typer.Option("--download/--no-download", help="Fetch missing dataset files from their official host.", show_default="download")] = None,
     image_size: Annotated[Optional[int], typer.Option("--image-size", help="Resize images to N x N.")] = None,
     channels: Annotated[Optional[int], typer.Option("--channels", help="Convert images to 1 or 3 channels.")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Passes over the dataset.", show_default="5")] = None,
@@ -33,7 +34,7 @@ def train(
     from gancli.config import resolve_config
     from gancli.train import train as run_training
 
-    flags = {"arch": arch, "data": data, "split": split, "data_root": data_root, "image_size": image_size,
+    flags = {"arch": arch, "data": data, "split": split, "data_root": data_root, "download": download, "image_size": image_size,
              "channels": channels, "epochs": epochs, "steps": steps, "batch_size": batch_size, "lr": lr,
              "loss": loss, "seed": seed, "device": device, "out": str(out) if out else None}
     resolved = resolve_config(config, set_values or [], flags)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -23,6 +24,8 @@ class DataRequest:
     root: Path
     split: str
     download: bool = False
+    image_size: int | None = None               # for sources that must resize while decoding
+    say: Callable[[str], None] | None = None    # where to tell the user what loading did
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class DatasetSource(ABC):
     splits: tuple[str, ...] = ("train",)
     default_split: str = "train"
     description: str = ""
+    #: True when `--data-root` is the dataset itself rather than a shared folder of datasets.
+    root_is_dataset: bool = False
 
     def files_present(self, root: Path, split: str) -> bool:
         """Whether loading `split` from `root` needs no download."""

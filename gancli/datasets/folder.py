@@ -1,0 +1,76 @@
+"""`folder`: every image under a directory (recursively, so an `ImageFolder` layout works too).
+
+Images are made RGB, resized so the shorter side is `--image-size` (default 64) and centre
+cropped. Files Pillow cannot read (corrupt, or not images at all) are skipped and counted.
+The decoded tensor is cached in `<folder>/.gancli-cache/`, keyed by every file's size and mtime.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from gancli.datasets.base import DataRequest, DatasetSource, Images
+from gancli.datasets.cache import CACHE_FOLDER, cached_decode, source_key
+from gancli.datasets.files import quiet
+from gancli.errors import GancliError
+from gancli.shapes import ImageShape
+
+DEFAULT_SIZE = 64
+
+
+def candidate_files(root: Path) -> list[Path]:
+    """Every regular file under `root`, sorted, skipping hidden files and folders."""
+    return sorted(p for p in root.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def read_square(path: Path, size: int) -> torch.Tensor:
+    """One image as uint8 (3, size, size): shorter side resized to `size`, then centre cropped."""
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        scale = size / min(image.size)
+        width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
+        image = image.resize((width, height), Image.Resampling.BICUBIC, reducing_gap=3.0)
+        left, top = (width - size) // 2, (height - size) // 2
+        image = image.crop((left, top, left + size, top + size))
+        pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+    return pixels.view(size, size, 3).permute(2, 0, 1)
+
+
+class ImageDirectory(DatasetSource):
+    name = "folder"
+    native_shape = ImageShape(3, DEFAULT_SIZE, DEFAULT_SIZE)
+    description = "your own images, any size: --data folder:PATH"
+    root_is_dataset = True
+
+    def files_present(self, root: Path, split: str) -> bool:
+        return root.is_dir() and any(candidate_files(root))
+
+    def load(self, request: DataRequest) -> Images:
+        root, size, say = request.root, request.image_size or DEFAULT_SIZE, request.say or quiet
+        if not root.is_dir():
+            raise GancliError(f"dataset 'folder': {root} is not a folder (give it as --data folder:PATH)")
+        files = candidate_files(root)
+        cache = root / CACHE_FOLDER / f"folder-{size}.safetensors"
+        return cached_decode(cache, source_key(files, extra=str(size)),
+                             lambda: self.decode(root, files, size, say), f"folder {root}", say)
+
+    def decode(self, root: Path, files: list[Path], size: int, say) -> Images:
+        images, skipped = [], 0
+        for path in files:
+            try:
+                images.append(read_square(path, size))
+            except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+                skipped += 1
+        if skipped:
+            say(f"folder {root}: skipped {skipped} unreadable or non-image file{'s' if skipped != 1 else ''}")
+        if not images:
+            raise GancliError(f"dataset 'folder': no readable images in {root} (searched recursively; "
+                              f"{len(files)} file{'s' if len(files) != 1 else ''} found, none an image Pillow can read)")
+        return Images(torch.stack(images))
+
+
+folder = ImageDirectory()
