@@ -1,0 +1,57 @@
+"""Taking a `Trainer`'s full state for a checkpoint, and putting it back on resume or rollback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gancli.checkpoint import load_into, read_tensors
+from gancli.errors import CheckpointError
+from gancli.training_state import (TrainingState, optimizer_state, restore_optimizer, restore_rng,
+                                   rng_state)
+
+if TYPE_CHECKING:
+    from gancli.train import Trainer
+
+
+def capture_state(trainer: "Trainer", checkpoint_id: str) -> TrainingState:
+    state = TrainingState(checkpoint_id, trainer.step, trainer.config.to_dict(), trainer.dataset_images)
+    optimizer_state("opt_g", trainer.opt_g, state)
+    optimizer_state("opt_d", trainer.opt_d, state)
+    rng_state(state, trainer.latent_rng, trainer.batches.rng)
+    state.values["data"] = {"epoch": trainer.batches.epoch, "position": trainer.batches.position}
+    state.tensors["data.order"] = trainer.batches.order
+    state.values["rollbacks"] = trainer.rollbacks
+    return state
+
+
+def restore_state(trainer: "Trainer", checkpoint: Path, state: TrainingState) -> None:
+    """Load the weights in `checkpoint` and everything in `state` into `trainer`."""
+    tensors = read_tensors(checkpoint, trainer.device)
+    for network, module in (("generator", trainer.generator), ("discriminator", trainer.discriminator)):
+        load_into(module, _under(tensors, network), network, checkpoint)
+    if trainer.ema is not None:
+        averaged = _under(tensors, "generator_ema")
+        # A run that had no EMA starts averaging from the generator it resumes with.
+        load_into(trainer.ema.module, averaged or trainer.generator.state_dict(), "generator_ema", checkpoint)
+    try:
+        restore_optimizer("opt_g", trainer.opt_g, state)
+        restore_optimizer("opt_d", trainer.opt_d, state)
+        restore_rng(state, trainer.latent_rng, trainer.batches.rng)
+        order = state.tensors["data.order"].to(trainer.device)
+        if order.shape != trainer.batches.order.shape:
+            raise ValueError(f"data order has {order.shape[0]} entries for {trainer.batches.order.shape[0]} images")
+        trainer.batches.order = order
+        trainer.batches.epoch = int(state.values["data"]["epoch"])
+        trainer.batches.position = int(state.values["data"]["position"])
+        trainer.rollbacks = int(state.values.get("rollbacks", 0))
+    except CheckpointError:
+        raise
+    except (KeyError, ValueError, TypeError, RuntimeError) as err:
+        raise CheckpointError(f"training state for {checkpoint} is damaged ({type(err).__name__}: {err})") from None
+    trainer.step = state.step
+
+
+def _under(tensors: dict, prefix: str) -> dict:
+    start = prefix + "."
+    return {name[len(start):]: value for name, value in tensors.items() if name.startswith(start)}
