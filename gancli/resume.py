@@ -68,13 +68,14 @@ def can_resume(run_dir: Path) -> bool:
 
 
 def resume_dir(resume: str | None, out: Path | None) -> Path | None:
-    """The run folder `--resume` names: a path, or `auto` for `--out` when it holds a run."""
+    """The run folder `--resume` names: a path, or `auto` for `--out` when it holds a run
+    with a checkpoint."""
     if resume is None:
         return None
     if resume == "auto":
         if out is None:
             raise ConfigError("--resume auto needs --out: the run folder to continue when it holds a run")
-        return Path(out) if RunFolder(Path(out)).holds_run() else None
+        return Path(out) if can_resume(out) else None
     if out is not None and Path(out).resolve() != Path(resume).resolve():
         raise ConfigError(f"--resume {resume} continues the run in its own folder; drop --out {out}")
     return Path(resume)
@@ -100,12 +101,23 @@ def check_compatible(point: ResumePoint, config: TrainConfig, hparams: dict[str,
     return changes
 
 
-def plan_run(resume: str | None, file: Path | None, overrides: list[str],
-             flags: dict[str, Any]) -> tuple[TrainConfig, ResumePoint | None]:
-    """The config and resume point for `gancli train`: a resumed run starts from its own
-    config, which `--config`, `--set` and flags then change as they would the defaults."""
-    out = flags.get("out")
-    folder = resume_dir(resume, Path(out) if out else None)
-    point = find_resume_point(folder) if folder is not None else None
-    base = dict(point.config, out=str(point.run_dir)) if point is not None else None
-    return resolve_config(file, overrides, {**flags, "out": None} if point else flags, base=base), point
+@dataclass
+class RunPlan:
+    config: TrainConfig
+    resume: ResumePoint | None
+    overwrite: bool
+
+
+def plan_run(resume: str | None, file: Path | None, overrides: list[str], flags: dict[str, Any],
+             overwrite: bool = False) -> RunPlan:
+    """What `gancli train` does: a resumed run starts from its own config, which `--config`,
+    `--set` and flags then change as they would the defaults. `--resume auto` on a folder whose
+    run was stopped before its first checkpoint starts that run again."""
+    out = Path(flags["out"]) if flags.get("out") else None
+    folder = resume_dir(resume, out)
+    if folder is None:
+        restart = resume == "auto" and out is not None and RunFolder(out).holds_run()
+        return RunPlan(resolve_config(file, overrides, flags), None, overwrite or restart)
+    point = find_resume_point(folder)
+    base = dict(point.config, out=str(point.run_dir))
+    return RunPlan(resolve_config(file, overrides, {**flags, "out": None}, base=base), point, overwrite)

@@ -29,6 +29,7 @@ from gancli.data import load_images
 from gancli.device import resolve_device
 from gancli.ema import GeneratorEMA
 from gancli.errors import ConfigError, GancliError
+from gancli.fileio import replace_with_copy
 from gancli.guards import DivergenceGuard, StopSignals, TrainingDiverged, TrainingInterrupted, divergence_message
 from gancli.images import save_grid, to_uint8
 from gancli.losses import make_loss
@@ -74,6 +75,9 @@ class Trainer:
             self.loss = make_loss(self.loss_name, config.smooth)
         except ValueError as err:
             raise ConfigError(f"loss: {err}") from None
+        # Before any data is read: a resume that changes what defines the run stops here.
+        self.changes = check_compatible(resume, config, self.architecture.config_dict(self.arch_config)) \
+            if resume is not None else []
 
         images = load_images(config, self.reporter.message)
         self.shape = images.shape
@@ -117,7 +121,6 @@ class Trainer:
             self.resume_from(resume)
 
     def resume_from(self, point: ResumePoint) -> None:
-        changes = check_compatible(point, self.config, self.architecture.config_dict(self.arch_config))
         if point.state.dataset_images != self.dataset_images:
             raise ConfigError(f"cannot resume {point.run_dir}: dataset {self.config.data} had "
                               f"{point.state.dataset_images} images, now {self.dataset_images}")
@@ -131,7 +134,7 @@ class Trainer:
         for reason in point.skipped:
             self.reporter.message(f"Skipped a newer checkpoint: {reason}")
         self.reporter.message(f"Resuming {point.run_dir} at step {self.step} from {point.checkpoint}")
-        for change in changes:
+        for change in self.changes:
             self.reporter.message(f"Changed on resume: {change}")
 
     def sample_latent(self, n: int) -> torch.Tensor:
@@ -168,12 +171,13 @@ class Trainer:
             return False
         checkpoint_id = uuid.uuid4().hex
         info, state = self.checkpoint_info(checkpoint_id), capture_state(self, checkpoint_id)
+        weights, state_path = self.run.checkpoint_path(self.step), self.run.state_path(self.step)
         try:
-            for weights, state_path in ((self.run.checkpoint_path(self.step), self.run.state_path(self.step)),
-                                        (self.run.last_checkpoint, self.run.last_state)):
-                # State first: weights whose state is missing are passed over on resume.
-                save_state(state_path, state)
-                save_checkpoint(weights, self.networks(), info)
+            # State first, weights second: weights whose state is missing are passed over on resume.
+            save_state(state_path, state)
+            save_checkpoint(weights, self.networks(), info)
+            replace_with_copy(state_path, self.run.last_state)
+            replace_with_copy(weights, self.run.last_checkpoint)
         except OSError as err:
             raise GancliError(f"cannot write a checkpoint in {self.run.checkpoints}: {err.strerror or err}; "
                               f"the previous checkpoint is intact") from None

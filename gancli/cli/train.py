@@ -43,7 +43,7 @@ def train(
              "channels": channels, "epochs": epochs, "steps": steps, "batch_size": batch_size, "lr": lr,
              "loss": loss, "seed": seed, "device": device, "out": str(out) if out else None,
              "checkpoint_every": checkpoint_every, "keep_last": keep_last, "ema_decay": ema_decay, "on_nan": on_nan}
-    resolved, resume_point = plan_run(resume, config, set_values or [], flags)
-    result = run_training(resolved, overwrite=overwrite, resume=resume_point)
+    plan = plan_run(resume, config, set_values or [], flags, overwrite)
+    result = run_training(plan.config, overwrite=plan.overwrite, resume=plan.resume)
     typer.echo(f"Trained {result.steps} steps; run folder: {result.out}")
     typer.echo(f"Checkpoint: {result.last_checkpoint}")
