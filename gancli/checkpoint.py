@@ -142,7 +142,29 @@ class TensorInfo:
 
 
 def open_error(path: Path, err: BaseException) -> CheckpointError:
-    return CheckpointError(f"{path}: not a readable safetensors checkpoint ({type(err).__name__}: {err})")
+    what = diagnose(path) or "it is damaged or was never one"
+    return CheckpointError(f"{path}: not a readable safetensors checkpoint: {what} ({type(err).__name__}: {err})")
+
+
+def diagnose(path: Path) -> str | None:
+    """What a file that safetensors refused looks like, in words, when that can be told."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            start = f.read(8)
+    except OSError as err:
+        return f"cannot be read: {err.strerror or err}"
+    if size == 0:
+        return "the file is empty"
+    if start[:1] == b"\x80":
+        return "it is a pickle (as torch.save writes); gancli never unpickles files"
+    if start[:4] == b"PK\x03\x04":
+        return "it is a zip archive (as torch.save writes)"
+    if len(start) == 8:
+        claimed = int.from_bytes(start, "little")
+        if claimed > size - 8:
+            return f"its header claims {claimed:,} bytes but the file has {size:,} (truncated?)"
+    return None
 
 
 def _is_interrupt(err: BaseException) -> bool:
