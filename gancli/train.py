@@ -279,7 +279,7 @@ class Trainer:
                     checkpoint_due = config.checkpoint_every and self.step % config.checkpoint_every == 0
                     if (checkpoint_due or last or signals.received) and not self.save():
                         continue
-                    if signals.received:
+                    if signals.received and not last:
                         raise TrainingInterrupted(
                             f"stopped by {signals.received.name} at step {self.step}; checkpoint: "
                             f"{self.run.last_checkpoint}; continue with: gancli train --resume {self.run.root}",

@@ -37,7 +37,11 @@ def restore_state(trainer: "Trainer", checkpoint: Path, state: TrainingState) ->
     try:
         restore_optimizer("opt_g", trainer.opt_g, state)
         restore_optimizer("opt_d", trainer.opt_d, state)
-        restore_rng(state, trainer.latent_rng, trainer.batches.rng)
+        if not restore_rng(state, trainer.latent_rng, trainer.batches.rng):
+            trainer.latent_rng.manual_seed(trainer.config.seed + 1 + state.step)
+            trainer.batches.rng.manual_seed(trainer.config.seed + state.step)
+            trainer.reporter.message(f"{checkpoint} was trained on a {state.values['device_type']} device; "
+                                     f"its random streams start afresh here, so this resume is not exact")
         order = state.tensors["data.order"].to(trainer.device)
         if order.shape != trainer.batches.order.shape:
             raise ValueError(f"data order has {order.shape[0]} entries for {trainer.batches.order.shape[0]} images")

@@ -77,19 +77,25 @@ def rng_state(state: TrainingState, latent: torch.Generator, data: torch.Generat
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         for index, cuda_state in enumerate(torch.cuda.get_rng_state_all()):
             state.tensors[f"rng.cuda.{index}"] = cuda_state
+    state.values["device_type"] = latent.device.type
     state.tensors["rng.latent"] = latent.get_state()
     state.tensors["rng.data"] = data.get_state()
 
 
-def restore_rng(state: TrainingState, latent: torch.Generator, data: torch.Generator) -> None:
+def restore_rng(state: TrainingState, latent: torch.Generator, data: torch.Generator) -> bool:
+    """Put every random stream back; False when the run moved to another kind of device, whose
+    generators cannot take the saved states (the caller reseeds them: not an exact resume)."""
     version, words, gauss = state.values["python_random"]
     random.setstate((version, tuple(words), gauss))
     torch.set_rng_state(state.tensors["rng.torch_cpu"])
     cuda_states = [state.tensors[k] for k in sorted(state.tensors) if k.startswith("rng.cuda.")]
     if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda_states)
+    if state.values.get("device_type", latent.device.type) != latent.device.type:
+        return False
     latent.set_state(state.tensors["rng.latent"])
     data.set_state(state.tensors["rng.data"])
+    return True
 
 
 # -- the file ------------------------------------------------------------------------------
