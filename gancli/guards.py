@@ -50,10 +50,9 @@ class DivergenceGuard:
         self.first_bad_step.fill_(-1)
 
 
-def divergence_message(bad_step: int, params_finite: bool, checked_at: int) -> str:
+def divergence_message(bad_step: int, checked_at: int) -> str:
     if bad_step >= 0:
         return f"the loss became non-finite (NaN or infinite) at step {bad_step}"
-    assert not params_finite
     return f"the weights became non-finite (NaN or infinite) by step {checked_at}"
 
 

@@ -202,7 +202,7 @@ class Trainer:
         bad_step, finite = probe if probe is not None else self.guard.probe(self.parameters()).tolist()
         if bad_step < 0 and finite:
             return True
-        problem = divergence_message(int(bad_step), bool(finite), step)
+        problem = divergence_message(int(bad_step), step)
         if self.config.on_nan == "rollback" and self.rollbacks < self.config.max_rollbacks \
                 and can_resume(self.run.root):
             self.roll_back(problem)
