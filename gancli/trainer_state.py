@@ -42,12 +42,8 @@ def restore_state(trainer: "Trainer", checkpoint: Path, state: TrainingState) ->
             trainer.batches.rng.manual_seed(trainer.config.seed + state.step)
             trainer.reporter.message(f"{checkpoint} was trained on a {state.values['device_type']} device; "
                                      f"its random streams start afresh here, so this resume is not exact")
-        order = state.tensors["data.order"].to(trainer.device)
-        if order.shape != trainer.batches.order.shape:
-            raise ValueError(f"data order has {order.shape[0]} entries for {trainer.batches.order.shape[0]} images")
-        trainer.batches.order = order
-        trainer.batches.epoch = int(state.values["data"]["epoch"])
-        trainer.batches.position = int(state.values["data"]["position"])
+        data = state.values["data"]
+        trainer.batches.restore(state.tensors["data.order"], int(data["epoch"]), int(data["position"]))
         trainer.rollbacks = int(state.values.get("rollbacks", 0))
     except CheckpointError:
         raise

@@ -6,6 +6,7 @@ import yaml
 from typer.testing import CliRunner
 
 from conftest import TINY_MODEL, tiny_config
+from gancli.batches import DeviceBatches, StreamedBatches
 from gancli.checkpoint import read_info, read_tensors
 from gancli.cli import app
 from gancli.config import TrainConfig
@@ -100,3 +101,20 @@ def test_a_torn_metrics_line_and_a_torn_checkpoint_pair_do_not_break_resume(tmp_
 def test_a_run_without_a_checkpoint_cannot_be_resumed(tmp_path):
     with pytest.raises(GancliError, match="holds no gancli run"):
         train(tiny_config(tmp_path / "none"), reporter=Reporter(), resume=tmp_path / "none")
+
+
+@pytest.mark.parametrize("make", [
+    lambda pixels, seed: DeviceBatches(pixels, 10, seed=seed),
+    lambda pixels, seed: StreamedBatches(pixels, 10, seed=seed, device=torch.device("cpu"), workers=1),
+], ids=["device", "streamed"])
+def test_a_restored_batch_order_continues_exactly_across_epochs(make):
+    pixels = torch.arange(50, dtype=torch.uint8).view(50, 1, 1, 1).expand(50, 1, 2, 2).contiguous()
+    straight = make(pixels, 3)
+    taken = [straight.next() for _ in range(7)]  # an epoch is 5 batches
+    saved = (straight.rng.get_state(), straight.order.clone(), straight.epoch, straight.position)
+    expected = [straight.next() for _ in range(6)]
+    resumed = make(pixels, 99)  # another seed: everything must come from the saved state
+    resumed.rng.set_state(saved[0])
+    resumed.restore(*saved[1:])
+    assert all(torch.equal(a, b) for a, b in zip(expected, [resumed.next() for _ in range(6)]))
+    assert taken and resumed.epoch == straight.epoch == 2
