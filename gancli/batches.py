@@ -4,7 +4,9 @@
 a step indexes it and converts to float there. No Python runs per image and nothing is copied
 from the host. `StreamedBatches` serves datasets larger than the memory budget: loader workers
 gather each batch on the host into pinned memory, and only the batch crosses to the device.
-Both drop the last incomplete batch of an epoch, so every step has the same shape.
+Both drop the last incomplete batch of an epoch, so every step has the same shape. Both keep
+their order as a generator, the epoch's permutation and the position in it, which a checkpoint
+saves and `restore` puts back for an exact resume.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from typing import Callable, Union
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from gancli.images import to_unit_range
 
@@ -43,6 +45,13 @@ class DeviceBatches:
         self.position += 1
         return to_unit_range(self.pixels[indices])
 
+    def restore(self, order: torch.Tensor, epoch: int, position: int) -> None:
+        """Continue from `position` batches into `epoch`, whose permutation is `order`."""
+        if order.shape != self.order.shape or not 0 <= position <= self.steps_per_epoch:
+            raise ValueError(f"a data order of {order.shape[0]} images at batch {position} does not fit "
+                             f"{self.order.shape[0]} images in {self.steps_per_epoch} batches")
+        self.order, self.epoch, self.position = order.to(self.order.device), epoch, position
+
 
 class _IndexedPixels(Dataset):
     """Hands a worker a whole batch of indices at once: one tensor gather, no per-image Python."""
@@ -57,6 +66,22 @@ class _IndexedPixels(Dataset):
         return self.pixels[torch.as_tensor(indices)]
 
 
+class _EpochOrder(Sampler):
+    """Index batches of the current permutation, from the current position on. It runs in the
+    main process, so the order it follows is the one its `StreamedBatches` saves and restores."""
+
+    def __init__(self, batches: "StreamedBatches"):
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return self.batches.steps_per_epoch
+
+    def __iter__(self):
+        order, size = self.batches.order, self.batches.batch_size
+        for position in range(self.batches.position, self.batches.steps_per_epoch):
+            yield order[position * size:(position + 1) * size].tolist()
+
+
 class StreamedBatches:
     """The `DeviceBatches` interface over a host-resident dataset, for when it exceeds the budget."""
 
@@ -67,9 +92,10 @@ class StreamedBatches:
         self.batch_size = batch_size
         self.device = torch.device(device)
         self.steps_per_epoch = pixels.shape[0] // batch_size
-        order = RandomSampler(range(pixels.shape[0]), generator=torch.Generator().manual_seed(seed))
+        self.rng = torch.Generator().manual_seed(seed)
+        self.order = torch.randperm(pixels.shape[0], generator=self.rng)
         self.loader = DataLoader(
-            _IndexedPixels(pixels), sampler=BatchSampler(order, batch_size, drop_last=True), batch_size=None,
+            _IndexedPixels(pixels), sampler=_EpochOrder(self), batch_size=None,
             num_workers=workers, pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
         )
         self.epoch = 0
@@ -81,10 +107,16 @@ class StreamedBatches:
         if self.position == self.steps_per_epoch:
             self.epoch += 1
             self.position = 0
+            self.order = torch.randperm(self.pixels.shape[0], generator=self.rng)
             self._iterator = iter(self.loader)
         batch = next(self._iterator)
         self.position += 1
         return to_unit_range(batch.to(self.device, non_blocking=True))
+
+    def restore(self, order: torch.Tensor, epoch: int, position: int) -> None:
+        """Continue from `position` batches into `epoch`, whose permutation is `order`."""
+        DeviceBatches.restore(self, order, epoch, position)  # type: ignore[arg-type]
+        self._iterator = iter(self.loader)
 
 
 Batches = Union[DeviceBatches, StreamedBatches]

@@ -47,6 +47,8 @@ class CheckpointInfo:
     format: int = FORMAT_VERSION
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     config: dict[str, Any] = field(default_factory=dict)
+    ema_decay: float | None = None   # set when the file also holds `generator_ema.` tensors
+    checkpoint_id: str = ""          # shared with the training state written beside it
 
     def to_metadata(self) -> dict[str, str]:
         values = {
@@ -66,11 +68,18 @@ class CheckpointInfo:
             "created": self.created,
             "config": json.dumps(self.config, sort_keys=True),
         }
+        if self.ema_decay is not None:
+            values["ema_decay"] = json.dumps(self.ema_decay)
+        if self.checkpoint_id:
+            values["checkpoint_id"] = self.checkpoint_id
         return {PREFIX + key: value for key, value in values.items()}
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, str] | None, path: Path) -> "CheckpointInfo":
         metadata = metadata or {}
+        if "gancli.state" in metadata:
+            raise CheckpointError(f"{path} is training state for resuming, not a checkpoint; "
+                                  f"use the checkpoint of the same name in the run's checkpoints/ folder")
 
         def text(key: str) -> str:
             if PREFIX + key not in metadata:
@@ -82,6 +91,8 @@ class CheckpointInfo:
                 value = json.loads(text(key))
             except json.JSONDecodeError:
                 raise CheckpointError(f"{path}: metadata {PREFIX}{key} is not valid JSON") from None
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
             if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
                 raise CheckpointError(f"{path}: metadata {PREFIX}{key} should be {kind.__name__}, got {value!r}")
             return value
@@ -111,6 +122,8 @@ class CheckpointInfo:
             format=format_version,
             created=text("created"),
             config=parsed("config", dict),
+            ema_decay=parsed("ema_decay", float) if PREFIX + "ema_decay" in metadata else None,
+            checkpoint_id=metadata.get(PREFIX + "checkpoint_id", ""),
         )
 
 
@@ -128,8 +141,35 @@ class TensorInfo:
         return count
 
 
-def _open_error(path: Path, err: Exception) -> CheckpointError:
-    return CheckpointError(f"{path}: not a readable safetensors checkpoint ({type(err).__name__}: {err})")
+def open_error(path: Path, err: BaseException) -> CheckpointError:
+    what = diagnose(path) or "it is damaged or was never one"
+    return CheckpointError(f"{path}: not a readable safetensors checkpoint: {what} ({type(err).__name__}: {err})")
+
+
+def diagnose(path: Path) -> str | None:
+    """What a file that safetensors refused looks like, in words, when that can be told."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            start = f.read(8)
+    except OSError as err:
+        return f"cannot be read: {err.strerror or err}"
+    if size == 0:
+        return "the file is empty"
+    if start[:1] == b"\x80":
+        return "it is a pickle (as torch.save writes); gancli never unpickles files"
+    if start[:4] == b"PK\x03\x04":
+        return "it is a zip archive (as torch.save writes)"
+    if len(start) == 8:
+        claimed = int.from_bytes(start, "little")
+        if claimed > size - 8:
+            return f"its header claims {claimed:,} bytes but the file has {size:,} (truncated?)"
+    return None
+
+
+def _is_interrupt(err: BaseException) -> bool:
+    # safetensors' Rust side can raise a PanicException, which derives from BaseException.
+    return isinstance(err, (KeyboardInterrupt, SystemExit, GeneratorExit))
 
 
 def read_header(path: Path) -> tuple[dict[str, str], list[TensorInfo]]:
@@ -144,8 +184,12 @@ def read_header(path: Path) -> tuple[dict[str, str], list[TensorInfo]]:
             for name in f.keys():
                 part = f.get_slice(name)
                 tensors.append(TensorInfo(name, part.get_dtype(), tuple(part.get_shape())))
-    except Exception as err:  # safetensors raises its own error types for every kind of damage
-        raise _open_error(path, err) from None
+    except BaseException as err:  # safetensors raises its own error types for every kind of damage
+        if _is_interrupt(err):
+            raise
+        raise open_error(path, err) from None
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CheckpointError(f"{path}: the safetensors metadata is not a map of strings")
     return metadata, tensors
 
 
@@ -166,16 +210,33 @@ def save_checkpoint(path: Path, networks: dict[str, nn.Module], info: Checkpoint
         {prefix: sum(p.numel() for p in module.parameters()) for prefix, module in networks.items()}
     )
     with atomic_path(Path(path)) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except OSError:
+            raise
+        except Exception as err:  # safetensors reports a failed write (a full disk) as its own type
+            raise OSError(str(err)) from None
+
+
+def read_tensors(path: Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Every tensor in `path`; damage is a `CheckpointError` naming the file."""
+    read_header(path)  # turns damage into a clear error before any tensor is read
+    try:
+        return load_file(str(path), device=str(device))
+    except BaseException as err:
+        if _is_interrupt(err):
+            raise
+        raise open_error(Path(path), err) from None
+
+
+def has_tensors(path: Path, prefix: str) -> bool:
+    _, tensors = read_header(path)
+    return any(t.name.startswith(prefix + ".") for t in tensors)
 
 
 def load_tensors(path: Path, prefix: str, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
     """The tensors stored under `prefix.`, with the prefix stripped."""
-    read_header(path)  # turns damage into a clear error before any tensor is read
-    try:
-        tensors = load_file(str(path), device=str(device))
-    except Exception as err:
-        raise _open_error(Path(path), err) from None
+    tensors = read_tensors(path, device)
     start = prefix + "."
     found = {name[len(start):]: value for name, value in tensors.items() if name.startswith(start)}
     if not found:

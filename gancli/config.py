@@ -17,6 +17,7 @@ from gancli.errors import ConfigError
 from gancli.typed import from_mapping, to_mapping
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+ON_NAN = ("stop", "rollback")
 
 
 @dataclass
@@ -41,7 +42,13 @@ class TrainConfig:
     out: str | None = None            # None: runs/<arch>-<data>-<timestamp>
     log_every: int = 50               # steps between reads of the losses (one host sync each)
     sample_every: int = 500           # steps between sample grids; 0 turns them off
-    checkpoint_every: int = 1000      # steps between step-numbered checkpoints; 0: only the last
+    checkpoint_every: int = 1000      # steps between checkpoints; a SIGKILL loses at most this many
+    keep_last: int = 0                # step-numbered checkpoints kept; 0 keeps them all
+    ema_decay: float = 0.999          # generator EMA per step (~1000-step horizon); 0 turns it off
+    ema_start: int = 0                # steps before this copy the generator instead of averaging
+    on_nan: str = "stop"              # non-finite loss or weights: "stop", or "rollback" to the last checkpoint
+    rollback_lr_factor: float = 0.5   # each rollback multiplies both learning rates by this
+    max_rollbacks: int = 3            # then a run that keeps diverging stops
     model: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -53,9 +60,16 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise ConfigError(f"{key} must be positive, got {value}")
-        for key in ("sample_every", "checkpoint_every", "data_budget_mb", "data_workers"):
+        for key in ("sample_every", "checkpoint_every", "data_budget_mb", "data_workers", "keep_last",
+                    "ema_start", "max_rollbacks"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be 0 or positive, got {getattr(self, key)}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.on_nan not in ON_NAN:
+            raise ConfigError(f"on_nan must be one of {', '.join(ON_NAN)}, got {self.on_nan!r}")
+        if not 0.0 < self.rollback_lr_factor < 1.0:
+            raise ConfigError(f"rollback_lr_factor must be in (0, 1), got {self.rollback_lr_factor}")
         if self.channels not in (None, 1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
         if not 0.0 <= self.smooth < 1.0:
@@ -118,9 +132,17 @@ def apply_overrides(data: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
     return merged
 
 
-def resolve_config(file: Path | None, overrides: list[str], flags: Mapping[str, Any]) -> TrainConfig:
-    """Defaults < config file < `--set` < explicit flags (those that are not None)."""
-    data = read_yaml(file) if file is not None else {}
+def resolve_config(file: Path | None, overrides: list[str], flags: Mapping[str, Any],
+                   base: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Defaults (or `base`, a resumed run's config) < config file < `--set` < explicit flags
+    (those that are not None)."""
+    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (base or {}).items()}
+    if file is not None:
+        for key, value in read_yaml(file).items():
+            if key == "model" and isinstance(value, dict) and isinstance(data.get("model"), dict):
+                data["model"] = {**data["model"], **value}
+            else:
+                data[key] = value
     data = apply_overrides(data, overrides)
     data.update({k: v for k, v in flags.items() if v is not None})
     return TrainConfig.from_dict(data)

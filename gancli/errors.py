@@ -8,6 +8,7 @@ class GancliError(Exception):
     """
 
     exit_code = 1
+    label = "Error"  # how the command line introduces the message
 
     def __init__(self, message: str, *, exit_code: int | None = None):
         super().__init__(message)

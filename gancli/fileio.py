@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -47,3 +48,26 @@ def atomic_path(path: Path) -> Iterator[Path]:
 def write_text_atomic(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def replace_with_copy(source: Path, path: Path) -> None:
+    """Atomically make `path` hold the same bytes as `source`, a file already written and synced.
+
+    A hard link costs no second write; where the file system has none, the bytes are copied.
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp_name)
+    try:
+        os.link(source, tmp_name)
+    except OSError:
+        with atomic_path(path) as tmp:
+            shutil.copyfile(source, tmp)
+        return
+    try:
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)

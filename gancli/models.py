@@ -9,8 +9,10 @@ import torch
 from torch import nn
 
 from gancli.architectures import ArchConfig, Architecture, architectures
-from gancli.checkpoint import CheckpointInfo, load_into, load_tensors, read_info
+from gancli.checkpoint import CheckpointInfo, has_tensors, load_into, load_tensors, read_header, read_info
 from gancli.errors import CheckpointError, ConfigError, RegistryError
+
+EMA_NETWORK = "generator_ema"
 
 
 @dataclass
@@ -19,6 +21,7 @@ class LoadedGenerator:
     info: CheckpointInfo
     architecture: Architecture
     config: ArchConfig
+    network: str = "generator"  # the prefix it was loaded from: `generator` or `generator_ema`
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None, device="cpu") -> torch.Tensor:
         return self.architecture.sample_latent(n, self.config, generator=generator, device=device)
@@ -37,15 +40,48 @@ def architecture_for(info: CheckpointInfo, path: Path) -> Architecture:
         ) from None
 
 
-def load_generator(path: Path, device: torch.device | str = "cpu", network: str = "generator") -> LoadedGenerator:
-    """The generator stored in `path` (under prefix `network`), rebuilt and in eval mode."""
-    path = Path(path)
-    info = read_info(path)
+def check_shapes(path: Path, architecture: Architecture, info: CheckpointInfo, config: ArchConfig,
+                 network: str) -> None:
+    """Compare the stored shapes with the architecture's on the meta device: no memory is
+    allocated, so damaged hyperparameters cannot ask for a huge network before being caught."""
+    try:
+        with torch.device("meta"):
+            generator, _ = architecture.build(info.image_shape, config)
+    except Exception:
+        return  # an architecture that cannot build on meta is checked tensor by tensor later
+    _, tensors = read_header(path)
+    stored = {t.name[len(network) + 1:]: t.shape for t in tensors if t.name.startswith(network + ".")}
+    for name, value in generator.state_dict().items():
+        if name in stored and tuple(stored[name]) != tuple(value.shape):
+            raise CheckpointError(f"{path}: {network}.{name} has shape {tuple(stored[name])}, "
+                                  f"the architecture expects {tuple(value.shape)}")
+
+
+def rebuild(path: Path, info: CheckpointInfo) -> tuple[Architecture, ArchConfig]:
+    """The architecture and hyperparameters recorded in a checkpoint's metadata."""
     architecture = architecture_for(info, path)
     try:
-        config = architecture.make_config(info.hparams)
-        generator, _ = architecture.build(info.image_shape, config)
+        return architecture, architecture.make_config(info.hparams)
     except (ConfigError, ValueError) as err:
         raise CheckpointError(f"{path}: cannot rebuild '{info.arch}' from its metadata: {err}") from None
+
+
+def load_generator(path: Path, device: torch.device | str = "cpu", network: str | None = None,
+                   ema: bool = True) -> LoadedGenerator:
+    """The generator stored in `path`, rebuilt and in eval mode.
+
+    By default the EMA generator when the checkpoint has one (`ema=False` for the raw one);
+    `network` names a prefix explicitly.
+    """
+    path = Path(path)
+    info = read_info(path)
+    if network is None:
+        network = EMA_NETWORK if ema and has_tensors(path, EMA_NETWORK) else "generator"
+    architecture, config = rebuild(path, info)
+    check_shapes(path, architecture, info, config, network)
+    try:
+        generator, _ = architecture.build(info.image_shape, config)
+    except (ConfigError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: cannot rebuild '{info.arch}' from its metadata: {err}") from None
     load_into(generator, load_tensors(path, network), network, path)
-    return LoadedGenerator(generator.to(device).eval(), info, architecture, config)
+    return LoadedGenerator(generator.to(device).eval(), info, architecture, config, network)

@@ -23,9 +23,10 @@ def generate(model: LoadedGenerator, n: int, seed: int = 0, batch_size: int = 25
 
 
 def sample_grid(checkpoint: Path, out: Path, n: int = 64, seed: int = 0, nrow: int | None = None,
-                device: str = "auto") -> Path:
-    """Write a PNG grid of `n` images from `checkpoint` to `out`."""
+                device: str = "auto", ema: bool = True) -> Path:
+    """Write a PNG grid of `n` images from `checkpoint` to `out`; from its EMA generator when it
+    has one, unless `ema` is False."""
     target = resolve_device(device)
-    model = load_generator(checkpoint, target)
+    model = load_generator(checkpoint, target, ema=ema)
     save_grid(generate(model, n, seed, device=target), out, nrow)
     return Path(out)

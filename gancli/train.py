@@ -3,6 +3,9 @@
     from gancli.config import TrainConfig
     from gancli.train import train
     result = train(TrainConfig(arch="dcgan", data="synthetic", steps=200, device="cpu"))
+
+A run checkpoints every `checkpoint_every` steps, on SIGINT/SIGTERM and at the end; each
+checkpoint has its training state beside it, so `train(config, resume=...)` continues exactly.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +27,18 @@ from gancli.checkpoint import CheckpointInfo, save_checkpoint
 from gancli.config import TrainConfig
 from gancli.data import load_images
 from gancli.device import resolve_device
+from gancli.ema import GeneratorEMA
 from gancli.errors import ConfigError, GancliError
+from gancli.fileio import replace_with_copy
+from gancli.guards import DivergenceGuard, StopSignals, TrainingDiverged, TrainingInterrupted, divergence_message
 from gancli.images import save_grid, to_uint8
 from gancli.losses import make_loss
 from gancli.progress import Reporter, default_reporter
+from gancli.resume import ResumePoint, can_resume, check_compatible, find_resume_point
 from gancli.run_folder import RunFolder, default_run_dir
 from gancli.step import STAT_NAMES, GANStep
+from gancli.training_state import save_state
+from gancli.trainer_state import capture_state, restore_state
 
 GRID_SIZE = 64  # images in each progress grid: an 8 x 8 tile
 
@@ -47,9 +57,10 @@ def seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    """Everything one run needs, built from its config; `run()` trains it."""
+    """Everything one run needs, built from its config; `run_loop()` trains it."""
 
-    def __init__(self, config: TrainConfig, reporter: Reporter | None = None, overwrite: bool = False):
+    def __init__(self, config: TrainConfig, reporter: Reporter | None = None, overwrite: bool = False,
+                 resume: ResumePoint | None = None):
         self.config = config
         self.reporter = reporter or Reporter()
         self.device = resolve_device(config.device)
@@ -64,15 +75,20 @@ class Trainer:
             self.loss = make_loss(self.loss_name, config.smooth)
         except ValueError as err:
             raise ConfigError(f"loss: {err}") from None
+        # Before any data is read: a resume that changes what defines the run stops here.
+        self.changes = check_compatible(resume, config, self.architecture.config_dict(self.arch_config)) \
+            if resume is not None else []
 
         images = load_images(config, self.reporter.message)
         self.shape = images.shape
+        self.dataset_images = images.pixels.shape[0]
         try:
             self.generator, self.discriminator = self.architecture.build(self.shape, self.arch_config)
         except ValueError as err:
             raise ConfigError(f"arch {config.arch} cannot make {self.shape} images: {err}") from None
         self.generator.to(self.device).train()
         self.discriminator.to(self.device).train()
+        self.ema = GeneratorEMA(self.generator, config.ema_decay, config.ema_start) if config.ema_decay else None
         try:
             self.batches = make_batches(images.pixels, config.batch_size, config.seed, self.device,
                                         config.data_budget_mb, config.data_workers, self.reporter.message)
@@ -80,11 +96,12 @@ class Trainer:
             raise ConfigError(f"batch_size: {err}") from None
 
         betas = (self.arch_config.beta1, self.arch_config.beta2)
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.arch_config.lr_g, betas=betas)
-        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.arch_config.lr_d, betas=betas)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.arch_config.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.arch_config.lr_d, betas=betas)
         self.latent_rng = torch.Generator(device=self.device).manual_seed(config.seed + 1)
-        self.step_fn = GANStep(self.generator, self.discriminator, self.loss, opt_g, opt_d,
+        self.step_fn = GANStep(self.generator, self.discriminator, self.loss, self.opt_g, self.opt_d,
                                self.sample_latent, self.architecture.d_steps)
+        self.guard = DivergenceGuard(self.device)
 
         self.steps_per_epoch = max(1, self.batches.steps_per_epoch // self.architecture.d_steps)
         self.total_steps = config.steps or config.epochs * self.steps_per_epoch
@@ -93,10 +110,32 @@ class Trainer:
             GRID_SIZE, self.arch_config, generator=torch.Generator().manual_seed(config.seed)
         ).to(self.device)
 
-        out = Path(config.out) if config.out else default_run_dir(config.arch, config.data)
-        self.config = dataclasses.replace(config, out=str(out))
-        self.run = RunFolder.create(out, self.config.to_yaml(), overwrite=overwrite)
         self.step = 0
+        self.rollbacks = 0
+        if resume is None:
+            out = Path(config.out) if config.out else default_run_dir(config.arch, config.data)
+            self.config = dataclasses.replace(config, out=str(out))
+            self.run = RunFolder.create(out, self.config.to_yaml(), overwrite=overwrite)
+        else:
+            self.config = dataclasses.replace(config, out=str(resume.run_dir))
+            self.resume_from(resume)
+
+    def resume_from(self, point: ResumePoint) -> None:
+        if point.state.dataset_images != self.dataset_images:
+            raise ConfigError(f"cannot resume {point.run_dir}: dataset {self.config.data} had "
+                              f"{point.state.dataset_images} images, now {self.dataset_images}")
+        restore_state(self, point.checkpoint, point.state)
+        # A learning rate given anew wins; otherwise the saved one (perhaps lowered by rollbacks) stays.
+        for optimizer, key in ((self.opt_g, "lr_g"), (self.opt_d, "lr_d")):
+            if point.info.hparams.get(key) != getattr(self.arch_config, key):
+                for group in optimizer.param_groups:
+                    group["lr"] = getattr(self.arch_config, key)
+        self.run = RunFolder.reopen(point.run_dir, self.config.to_yaml(), self.step)
+        for reason in point.skipped:
+            self.reporter.message(f"Skipped a newer checkpoint: {reason}")
+        self.reporter.message(f"Resuming {point.run_dir} at step {self.step} from {point.checkpoint}")
+        for change in self.changes:
+            self.reporter.message(f"Changed on resume: {change}")
 
     def sample_latent(self, n: int) -> torch.Tensor:
         return self.architecture.sample_latent(n, self.arch_config, generator=self.latent_rng, device=self.device)
@@ -105,27 +144,45 @@ class Trainer:
     def epoch(self) -> int:
         return self.step // self.steps_per_epoch
 
+    def networks(self) -> dict[str, torch.nn.Module]:
+        networks = {"generator": self.generator, "discriminator": self.discriminator}
+        if self.ema is not None:
+            networks["generator_ema"] = self.ema.module
+        return networks
+
     # -- what the run writes -------------------------------------------------------------
 
-    def checkpoint_info(self) -> CheckpointInfo:
+    def checkpoint_info(self, checkpoint_id: str) -> CheckpointInfo:
         plugin = architectures.find(self.config.arch)
         return CheckpointInfo(
             arch=plugin.name, hparams=self.architecture.config_dict(self.arch_config), image_shape=self.shape,
             latent_dim=self.arch_config.latent_dim, dataset=self.config.data, step=self.step, epoch=self.epoch,
             seed=self.config.seed, loss=self.loss_name, arch_package=plugin.package,
             arch_version=plugin.version, gancli_version=__version__, config=self.config.to_dict(),
+            ema_decay=self.ema.decay if self.ema else None, checkpoint_id=checkpoint_id,
         )
 
-    def save(self, numbered: bool) -> Path:
-        networks = {"generator": self.generator, "discriminator": self.discriminator}
-        info = self.checkpoint_info()
+    def save(self) -> bool:
+        """Checkpoint the run (step-numbered and `last`), each with its training state.
+
+        Returns False, writing nothing, when the weights are not finite and the run rolled back.
+        """
+        if not self.check_health(self.step):
+            return False
+        checkpoint_id = uuid.uuid4().hex
+        info, state = self.checkpoint_info(checkpoint_id), capture_state(self, checkpoint_id)
+        weights, state_path = self.run.checkpoint_path(self.step), self.run.state_path(self.step)
         try:
-            if numbered:
-                save_checkpoint(self.run.checkpoint_path(self.step), networks, info)
-            save_checkpoint(self.run.last_checkpoint, networks, info)
+            # State first, weights second: weights whose state is missing are passed over on resume.
+            save_state(state_path, state)
+            save_checkpoint(weights, self.networks(), info)
+            replace_with_copy(state_path, self.run.last_state)
+            replace_with_copy(weights, self.run.last_checkpoint)
         except OSError as err:
-            raise GancliError(f"cannot write a checkpoint in {self.run.checkpoints}: {err.strerror or err}") from None
-        return self.run.last_checkpoint
+            raise GancliError(f"cannot write a checkpoint in {self.run.checkpoints}: {err.strerror or err}; "
+                              f"the previous checkpoint is intact") from None
+        self.run.prune(self.config.keep_last)
+        return True
 
     @torch.no_grad()
     def save_samples(self) -> None:
@@ -135,43 +192,109 @@ class Trainer:
         self.generator.train()
         save_grid(images, self.run.sample_path(self.step), nrow=8)
 
+    # -- divergence ----------------------------------------------------------------------
+
+    def parameters(self):
+        return [*self.generator.parameters(), *self.discriminator.parameters()]
+
+    def check_health(self, step: int, probe: list[float] | None = None) -> bool:
+        """True when nothing went non-finite; otherwise stop, or roll back and return False."""
+        bad_step, finite = probe if probe is not None else self.guard.probe(self.parameters()).tolist()
+        if bad_step < 0 and finite:
+            return True
+        problem = divergence_message(int(bad_step), step)
+        if self.config.on_nan == "rollback" and self.rollbacks < self.config.max_rollbacks \
+                and can_resume(self.run.root):
+            self.roll_back(problem)
+            return False
+        good = f"the last good checkpoint, {self.run.last_checkpoint}, is untouched" \
+            if self.run.last_checkpoint.exists() else "no checkpoint was written before it"
+        hint = "" if self.config.on_nan == "rollback" else "; or train with --on-nan rollback"
+        raise TrainingDiverged(f"training diverged: {problem}; stopped ({good}). "
+                               f"Resume with a lower --lr: gancli train --resume {self.run.root} --lr LR{hint}")
+
+    def roll_back(self, problem: str) -> None:
+        lowered = [[group["lr"] * self.config.rollback_lr_factor for group in opt.param_groups]
+                   for opt in (self.opt_g, self.opt_d)]
+        point = find_resume_point(self.run.root)
+        rollbacks = self.rollbacks + 1  # the checkpoint's own count would undo this one
+        restore_state(self, point.checkpoint, point.state)
+        self.rollbacks = rollbacks
+        for optimizer, rates in zip((self.opt_g, self.opt_d), lowered):
+            for group, lr in zip(optimizer.param_groups, rates):
+                group["lr"] = lr
+        self.guard.reset()
+        self.start_interval()
+        self.run.truncate_metrics(self.step)
+        self.reporter.message(f"{problem}; rolled back to step {self.step} with learning rates "
+                              f"lr_g {lowered[0][0]:.3g}, lr_d {lowered[1][0]:.3g} "
+                              f"(rollback {self.rollbacks} of {self.config.max_rollbacks})")
+
     # -- the loop --------------------------------------------------------------------------
+
+    def train_step(self) -> None:
+        real_batches = [self.batches.next() for _ in range(self.architecture.d_steps)]
+        stats = self.step_fn(real_batches)
+        self.step += 1
+        self.totals += stats
+        self.guard.observe(stats, self.step)
+        if self.ema is not None:
+            self.ema.update(self.step)
+        self.interval_steps += 1
+        self.reporter.advance(self.step, self.epoch)
+
+    def log_interval(self) -> bool:
+        """Log the interval's mean statistics; False when it diverged and the run rolled back."""
+        probe = self.guard.probe(self.parameters())
+        *means, bad_step, finite = torch.cat([self.totals / self.interval_steps, probe]).tolist()  # one sync
+        healthy = self.check_health(self.step, [bad_step, finite])
+        if healthy:
+            elapsed = time.perf_counter() - self.interval_start
+            images = self.interval_steps * self.config.batch_size * self.architecture.d_steps
+            self.metrics = {"step": self.step, "epoch": self.epoch, **dict(zip(STAT_NAMES, means)),
+                            "images_per_s": images / elapsed}
+            self.run.log_metrics(self.metrics)
+            self.reporter.metrics(self.metrics)
+        self.start_interval()
+        return healthy
+
+    def start_interval(self) -> None:
+        self.totals = torch.zeros(len(STAT_NAMES), device=self.device)
+        self.interval_steps, self.interval_start = 0, time.perf_counter()
 
     def run_loop(self) -> RunResult:
         config = self.config
-        totals = torch.zeros(len(STAT_NAMES), device=self.device)
-        interval_steps, interval_start = 0, time.perf_counter()
-        metrics: dict[str, Any] = {}
+        self.metrics: dict[str, Any] = {}
+        self.start_interval()
         self.reporter.start(self.total_steps, self.steps_per_epoch, self.step)
         try:
-            while self.step < self.total_steps:
-                real_batches = [self.batches.next() for _ in range(self.architecture.d_steps)]
-                totals += self.step_fn(real_batches)
-                self.step += 1
-                interval_steps += 1
-                self.reporter.advance(self.step, self.epoch)
-
-                last = self.step == self.total_steps
-                if self.step % config.log_every == 0 or last:
-                    values = (totals / interval_steps).tolist()  # the one host sync per interval
-                    elapsed = time.perf_counter() - interval_start
-                    metrics = {"step": self.step, "epoch": self.epoch, **dict(zip(STAT_NAMES, values)),
-                               "images_per_s": interval_steps * config.batch_size * self.architecture.d_steps / elapsed}
-                    self.run.log_metrics(metrics)
-                    self.reporter.metrics(metrics)
-                    totals.zero_()
-                    interval_steps, interval_start = 0, time.perf_counter()
-                if config.sample_every and (self.step % config.sample_every == 0 or last):
-                    self.save_samples()
-                if config.checkpoint_every and self.step % config.checkpoint_every == 0 and not last:
-                    self.save(numbered=True)
-            last_checkpoint = self.save(numbered=True)
+            with StopSignals() as signals:
+                while self.step < self.total_steps:
+                    self.train_step()
+                    last = self.step == self.total_steps
+                    if (self.step % config.log_every == 0 or last) and not self.log_interval():
+                        continue
+                    if config.sample_every and (self.step % config.sample_every == 0 or last):
+                        self.save_samples()
+                    checkpoint_due = config.checkpoint_every and self.step % config.checkpoint_every == 0
+                    if (checkpoint_due or last or signals.received) and not self.save():
+                        continue
+                    if signals.received and not last:
+                        raise TrainingInterrupted(
+                            f"stopped by {signals.received.name} at step {self.step}; checkpoint: "
+                            f"{self.run.last_checkpoint}; continue with: gancli train --resume {self.run.root}",
+                            exit_code=signals.exit_code)
         finally:
             self.reporter.stop()
-        return RunResult(self.run.root, last_checkpoint, self.step, metrics)
+        return RunResult(self.run.root, self.run.last_checkpoint, self.step, self.metrics)
 
 
-def train(config: TrainConfig, reporter: Reporter | None = None, overwrite: bool = False) -> RunResult:
-    """Train as `config` says and return where the run went."""
-    trainer = Trainer(config, reporter if reporter is not None else default_reporter(), overwrite=overwrite)
+def train(config: TrainConfig, reporter: Reporter | None = None, overwrite: bool = False,
+          resume: ResumePoint | Path | None = None) -> RunResult:
+    """Train as `config` says and return where the run went; `resume` continues a run folder
+    (or a `ResumePoint` found in one) exactly where its newest checkpoint left it."""
+    if resume is not None and not isinstance(resume, ResumePoint):
+        resume = find_resume_point(Path(resume))
+    trainer = Trainer(config, reporter if reporter is not None else default_reporter(),
+                      overwrite=overwrite, resume=resume)
     return trainer.run_loop()

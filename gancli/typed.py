@@ -67,7 +67,7 @@ def from_mapping(cls: type[D], data: Mapping[str, Any] | None, where: str = "") 
     data = dict(data or {})
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - fields)
+    unknown = sorted(str(key) for key in set(data) - fields)  # YAML keys need not be strings
     if unknown:
         raise ConfigError(
             f"unknown key {where}{unknown[0]!s}; valid keys: {', '.join(sorted(fields))}"

@@ -36,11 +36,13 @@ def test_sampling_needs_the_checkpoint_file_alone(tiny_run, tmp_path):
 
 
 def test_the_rebuilt_generator_matches_the_trained_one(tiny_run):
-    model = load_generator(tiny_run.last_checkpoint)
-    with safe_open(str(tiny_run.last_checkpoint), framework="pt") as f:
-        stored = {k[len("generator."):]: f.get_tensor(k) for k in f.keys() if k.startswith("generator.")}
-    for name, value in model.generator.state_dict().items():
-        assert torch.equal(value, stored[name]), name
+    for ema, network in ((False, "generator"), (True, "generator_ema")):
+        model = load_generator(tiny_run.last_checkpoint, ema=ema)
+        assert model.network == network
+        with safe_open(str(tiny_run.last_checkpoint), framework="pt") as f:
+            stored = {k[len(network) + 1:]: f.get_tensor(k) for k in f.keys() if k.startswith(network + ".")}
+        for name, value in model.generator.state_dict().items():
+            assert torch.equal(value, stored[name]), name
 
 
 def test_missing_and_damaged_checkpoints_are_clear_errors(tmp_path, tiny_run):

@@ -28,7 +28,7 @@ class GancliGroup(TyperGroup):
         except GancliError as err:
             if debug_enabled(ctx):
                 raise
-            typer.echo(f"Error: {err}", err=True)
+            typer.echo(f"{err.label}: {err}", err=True)
             raise typer.Exit(err.exit_code) from None
 
 

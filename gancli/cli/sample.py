@@ -17,9 +17,10 @@ def sample(
     seed: SeedOpt = 0,
     nrow: Annotated[Optional[int], typer.Option("--nrow", min=1, help="Images per row; default: a square grid.")] = None,
     device: DeviceOpt = "auto",
+    no_ema: Annotated[bool, typer.Option("--no-ema", help="Use the raw generator, not its moving average.")] = False,
 ):
     """Rebuild the generator from CHECKPOINT and write a grid of its images."""
     from gancli.sampling import sample_grid
 
-    path = sample_grid(checkpoint, output, n=n, seed=seed, nrow=nrow, device=device)
+    path = sample_grid(checkpoint, output, n=n, seed=seed, nrow=nrow, device=device, ema=not no_ema)
     typer.echo(f"Wrote {n} images to {path}")

@@ -28,16 +28,22 @@ def train(
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder; default: runs/<arch>-<data>-<timestamp>.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML config file.")] = None,
     set_values: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key=value (repeatable; model.KEY for hyperparameters).")] = None,
+    checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every", help="Steps between checkpoints; a crash loses at most this many.", show_default="1000")] = None,
+    keep_last: Annotated[Optional[int], typer.Option("--keep-last", help="Step-numbered checkpoints to keep; 0 keeps all.", show_default="0")] = None,
+    ema_decay: Annotated[Optional[float], typer.Option("--ema-decay", help="Decay of the generator's moving average; 0 turns it off.", show_default="0.999")] = None,
+    on_nan: Annotated[Optional[str], typer.Option("--on-nan", help="When a loss or weight goes non-finite: stop, or rollback to the last checkpoint with a lower lr.", show_default="stop")] = None,
+    resume: Annotated[Optional[str], typer.Option("--resume", help="Continue the run in RUN_DIR exactly; 'auto': the run in --out if there is one.", metavar="RUN_DIR|auto")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse an --out folder that already holds a run.")] = False,
 ):
     """Train a GAN and write a run folder: config, metrics, sample grids and checkpoints."""
-    from gancli.config import resolve_config
+    from gancli.resume import plan_run
     from gancli.train import train as run_training
 
     flags = {"arch": arch, "data": data, "split": split, "data_root": data_root, "download": download, "image_size": image_size,
              "channels": channels, "epochs": epochs, "steps": steps, "batch_size": batch_size, "lr": lr,
-             "loss": loss, "seed": seed, "device": device, "out": str(out) if out else None}
-    resolved = resolve_config(config, set_values or [], flags)
-    result = run_training(resolved, overwrite=overwrite)
+             "loss": loss, "seed": seed, "device": device, "out": str(out) if out else None,
+             "checkpoint_every": checkpoint_every, "keep_last": keep_last, "ema_decay": ema_decay, "on_nan": on_nan}
+    plan = plan_run(resume, config, set_values or [], flags, overwrite)
+    result = run_training(plan.config, overwrite=plan.overwrite, resume=plan.resume)
     typer.echo(f"Trained {result.steps} steps; run folder: {result.out}")
     typer.echo(f"Checkpoint: {result.last_checkpoint}")

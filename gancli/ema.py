@@ -1,0 +1,44 @@
+"""An exponential moving average of the generator's weights, updated on the device.
+
+Averaged weights make smoother, usually better samples than the last raw generator. The update
+is a fused `lerp` over all parameters with a Python-float weight, so it never reads a value back
+to the host. Batch-norm statistics are copied, not averaged: they describe the raw generator's
+activations, and the average network sees nearly the same ones.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+class GeneratorEMA:
+    def __init__(self, generator: nn.Module, decay: float, start: int = 0):
+        self.decay = decay
+        self.start = start  # before this step the average is a plain copy
+        self.source = generator
+        self.module = copy.deepcopy(generator).eval().requires_grad_(False)
+        self._pairs = _tensor_pairs(self.module, generator)
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        """Fold the generator into the average after optimiser step number `step`."""
+        averaged, current = self._pairs["parameters"]
+        if step <= self.start:
+            torch._foreach_copy_(averaged, current)
+        else:
+            torch._foreach_lerp_(averaged, current, 1.0 - self.decay)
+        averaged_buffers, current_buffers = self._pairs["buffers"]
+        if averaged_buffers:
+            torch._foreach_copy_(averaged_buffers, current_buffers)
+
+
+def _tensor_pairs(average: nn.Module, source: nn.Module) -> dict[str, tuple[list, list]]:
+    params = [(a, s) for a, s in zip(average.parameters(), source.parameters()) if s.is_floating_point()]
+    buffers = list(zip(average.buffers(), source.buffers()))
+    return {
+        "parameters": ([a for a, _ in params], [s.detach() for _, s in params]),
+        "buffers": ([a for a, _ in buffers], [s for _, s in buffers]),
+    }

@@ -1,0 +1,189 @@
+"""Every kind of bad input: one line naming the problem, a non-zero exit, nothing overwritten."""
+
+import io
+import json
+import pickle
+import struct
+import zipfile
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from safetensors import safe_open
+from safetensors.torch import save_file
+from typer.testing import CliRunner
+
+from gancli.checkpoint import read_info
+from gancli.cli import app
+from gancli.config import TrainConfig, read_yaml
+from gancli.errors import CheckpointError, ConfigError
+from gancli.models import load_generator
+from gancli.training_state import load_state
+
+runner = CliRunner()
+
+
+def one_line_error(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    assert result.output.startswith("Error: ") and result.output.strip().count("\n") == 0, result.output
+    return result.output
+
+
+def rewrite(source, target, metadata=None, tensors=None):
+    """`source` saved again as `target` with its metadata or tensors changed."""
+    with safe_open(str(source), framework="pt") as f:
+        stored = {name: f.get_tensor(name) for name in f.keys()}
+        meta = f.metadata()
+    meta.update(metadata or {})
+    stored.update(tensors or {})
+    save_file(stored, str(target), metadata={k: v for k, v in meta.items() if v is not None})
+    return target
+
+
+def damaged_files(good: bytes, real_checkpoint):
+    header_size = struct.unpack("<Q", good[:8])[0]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("archive/data.pkl", pickle.dumps({"weight": [1.0]}))
+    return {
+        "truncated": (good[: len(good) // 2], "file not fully covered"),
+        "corrupted": (good[:8] + b"#" + good[9:], "damaged or was never one"),
+        "pickle": (pickle.dumps({"generator": [1.0, 2.0]}), "it is a pickle (as torch.save writes)"),
+        "zip": (archive.getvalue(), "it is a zip archive"),
+        "random": (bytes(range(256)) * 3, "its header claims"),
+        "empty": (b"", "the file is empty"),
+        "claims_more": (struct.pack("<Q", header_size + 10**6) + good[8:], f"header claims {header_size + 10**6:,} bytes"),
+    }
+
+
+def test_damaged_or_foreign_files_are_one_line_errors_and_nothing_is_written(tiny_run, tmp_path):
+    good = tiny_run.last_checkpoint.read_bytes()
+    grid = tmp_path / "grid.png"
+    for name, (data, message) in damaged_files(good, tiny_run.last_checkpoint).items():
+        path = tmp_path / f"{name}.safetensors"
+        path.write_bytes(data)
+        for command in (("sample", path, "-o", grid), ("inspect", path)):
+            output = one_line_error(*command)
+            assert "not a readable safetensors checkpoint" in output and message in output, (name, output)
+        assert path.read_bytes() == data
+    assert not grid.exists()
+
+
+def test_bad_metadata_missing_plugins_and_wrong_shapes_are_named(tiny_run, tmp_path):
+    source = tiny_run.last_checkpoint
+    cases = [
+        ({"gancli.hparams": "{not json"}, None, "metadata gancli.hparams is not valid JSON"),
+        ({"gancli.arch": None}, None, "not a gancli checkpoint (metadata key gancli.arch is missing)"),
+        ({"gancli.arch": "stylegan9", "gancli.arch_package": "gancli-stylegan", "gancli.arch_version": "2.0"}, None,
+         "made by architecture 'stylegan9' from package gancli-stylegan 2.0, which is not installed: "
+         "pip install gancli-stylegan"),
+        (None, {"generator_ema.project.weight": torch.zeros(7, 16)},
+         "generator_ema.project.weight has shape (7, 16), the architecture expects (1024, 16)"),
+    ]
+    for number, (metadata, tensors, message) in enumerate(cases):
+        path = rewrite(source, tmp_path / f"case{number}.safetensors", metadata, tensors)
+        assert message in one_line_error("sample", path, "-o", tmp_path / "grid.png")
+    bare = tmp_path / "bare.safetensors"
+    save_file({"w": torch.zeros(2)}, str(bare))
+    assert "not a gancli checkpoint" in one_line_error("sample", bare)
+    state = tiny_run.out / "state" / "last.safetensors"
+    assert "is training state for resuming, not a checkpoint" in one_line_error("sample", state)
+    assert not (tmp_path / "grid.png").exists()
+
+
+def test_bad_configs_and_output_folders_are_one_line_errors(tmp_path, tiny_run):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("steps: [1, 2\n")
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("stpes: 3\n")
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("ema_decay: lots\n")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    cases = [
+        (("--config", broken), "config file"),
+        (("--config", typo), "unknown key stpes"),
+        (("--config", wrong), "ema_decay: expected float, got str 'lots'"),
+        (("--set", "on_nan=ignore"), "on_nan must be one of stop, rollback"),
+        (("--out", tiny_run.out), "already holds a run; choose another --out, pass --resume"),
+        (("--out", blocker / "run"), f"cannot write the run folder {blocker / 'run'}"),
+        (("--resume", "auto"), "--resume auto needs --out"),
+    ]
+    config_before = (tiny_run.out / "config.yaml").read_bytes()
+    for args, message in cases:
+        output = one_line_error("train", "--split", "test", "--device", "cpu", "--steps", 1, *args)
+        assert message in output, output
+    assert (tiny_run.out / "config.yaml").read_bytes() == config_before
+    assert "is not valid YAML (line 2)" in one_line_error("train", "--config", broken)
+
+
+# -- arbitrary bytes never escape as anything but gancli's own error --------------------------------
+
+def read_checkpoint(path):
+    try:
+        read_info(path)
+        load_generator(path)
+    except CheckpointError:
+        pass  # the only failure a damaged file may cause
+
+
+@pytest.fixture(scope="module")
+def checkpoint_bytes(tmp_path_factory):
+    from conftest import tiny_config
+    from gancli.progress import Reporter
+    from gancli.train import train
+
+    out = tmp_path_factory.mktemp("fuzz") / "run"
+    result = train(tiny_config(out, steps=1, sample_every=0, model={"g_channels": 8, "d_channels": 4, "latent_dim": 4}),
+                   reporter=Reporter())
+    return result.last_checkpoint.read_bytes(), (out / "state" / "last.safetensors").read_bytes()
+
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(data=st.binary(max_size=600))
+def test_arbitrary_bytes_give_only_checkpoint_errors(tmp_path, data):
+    path = tmp_path / "fuzz.safetensors"
+    path.write_bytes(data)
+    read_checkpoint(path)
+    try:
+        load_state(path)
+    except CheckpointError:
+        pass
+
+
+@FUZZ
+@given(which=st.sampled_from([0, 1]), edits=st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 255)), max_size=6),
+       cut=st.one_of(st.none(), st.integers(0, 4000)))
+def test_mutated_checkpoints_give_only_checkpoint_errors(tmp_path, checkpoint_bytes, which, edits, cut):
+    data = bytearray(checkpoint_bytes[which])
+    for position, value in edits:  # the header (metadata and tensor table) is the first few KB
+        data[position % len(data)] = value
+    if cut is not None:
+        data = data[:cut]
+    path = tmp_path / "mutated.safetensors"
+    path.write_bytes(bytes(data))
+    read_checkpoint(path)
+    try:
+        load_state(path)
+    except CheckpointError:
+        pass
+
+
+@FUZZ
+@given(text=st.one_of(st.text(max_size=200), st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
+                      st.dictionaries(st.sampled_from(sorted(TrainConfig.__dataclass_fields__) + ["x"]),
+                                      st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5),
+                                                st.lists(st.integers(), max_size=2)), max_size=4).map(json.dumps)))
+def test_arbitrary_config_files_give_only_config_errors(tmp_path, text):
+    path = tmp_path / "config.yaml"
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    try:
+        TrainConfig.from_dict(read_yaml(path))
+    except ConfigError:
+        pass

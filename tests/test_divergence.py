@@ -1,0 +1,74 @@
+"""A learning rate of 1e30 makes the very next step's loss non-finite: a real divergence."""
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from conftest import tiny_config
+from gancli.checkpoint import read_info
+from gancli.cli import app
+from gancli.guards import TrainingDiverged
+from gancli.progress import Reporter
+from gancli.train import train
+from gancli.training_state import load_state
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def two_good_steps(tmp_path):
+    out = tmp_path / "run"
+    train(tiny_config(out, steps=2, checkpoint_every=2, sample_every=0), reporter=Reporter())
+    return out
+
+
+def test_a_non_finite_loss_stops_training_naming_the_step_and_keeps_the_last_good_checkpoint(two_good_steps):
+    out = two_good_steps
+    last = out / "checkpoints" / "last.safetensors"
+    before = last.read_bytes()
+    result = runner.invoke(app, ["train", "--resume", str(out), "--steps", "8", "--lr", "1e30",
+                                 "--set", "log_every=4", "--set", "checkpoint_every=1"])
+    assert result.exit_code == 3
+    assert "Error: training diverged: the loss became non-finite (NaN or infinite) at step 3" in result.output
+    assert f"the last good checkpoint, {last}, is untouched" in result.output
+    assert "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1].startswith("Error: training diverged")  # one line
+    assert last.read_bytes() == before
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.safetensors", "step-0000002.safetensors"]
+
+
+def test_rollback_reloads_the_last_checkpoint_and_continues_with_a_lower_learning_rate(two_good_steps):
+    out = two_good_steps
+    config = tiny_config(out, steps=4, lr=1e30, checkpoint_every=2, sample_every=0, on_nan="rollback",
+                         rollback_lr_factor=1e-33)
+    messages = []
+
+    class Recorder(Reporter):
+        def message(self, text):
+            messages.append(text)
+
+    result = train(config, reporter=Recorder(), resume=out)
+    assert result.steps == 4
+    assert any(m.startswith("the loss became non-finite (NaN or infinite) at step 3; rolled back to step 2")
+               for m in messages), messages
+    state = load_state(out / "state" / "last.safetensors")
+    assert state.step == 4
+    assert state.values["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-3)
+    assert read_info(out / "checkpoints" / "last.safetensors").step == 4
+
+
+def test_rollback_gives_up_after_max_rollbacks(two_good_steps):
+    config = tiny_config(two_good_steps, steps=4, lr=1e30, sample_every=0, on_nan="rollback", max_rollbacks=2)
+    with pytest.raises(TrainingDiverged, match="at step 3"):
+        train(config, reporter=Reporter(), resume=two_good_steps)
+
+
+def test_the_guard_reads_nothing_back_per_step():
+    from gancli.guards import DivergenceGuard
+
+    guard = DivergenceGuard(torch.device("cpu"))
+    for step, value in enumerate([1.0, 2.0, float("nan"), float("inf"), 3.0], start=1):
+        guard.observe(torch.tensor([value, 0.5]), step)
+    first_bad, finite = guard.probe([torch.ones(3)]).tolist()
+    assert (first_bad, finite) == (3.0, 1.0)
+    assert guard.probe([torch.tensor([1.0, float("nan")])]).tolist()[1] == 0.0
