@@ -22,6 +22,12 @@ class GeneratorEMA:
         self.module = copy.deepcopy(generator).eval().requires_grad_(False)
         self._pairs = _tensor_pairs(self.module, generator)
 
+    def decay_at(self, step: int) -> float:
+        """The decay after `step`: it ramps up from 0.1 so that a short run's average is not
+        mostly its random initialisation (the warm-up of TensorFlow's moving averages)."""
+        since = step - self.start
+        return min(self.decay, (1 + since) / (10 + since))
+
     @torch.no_grad()
     def update(self, step: int) -> None:
         """Fold the generator into the average after optimiser step number `step`."""
@@ -29,7 +35,7 @@ class GeneratorEMA:
         if step <= self.start:
             torch._foreach_copy_(averaged, current)
         else:
-            torch._foreach_lerp_(averaged, current, 1.0 - self.decay)
+            torch._foreach_lerp_(averaged, current, 1.0 - self.decay_at(step))
         averaged_buffers, current_buffers = self._pairs["buffers"]
         if averaged_buffers:
             torch._foreach_copy_(averaged_buffers, current_buffers)

@@ -13,7 +13,8 @@ runner = CliRunner()
 
 
 def test_the_ema_generator_is_the_running_average_of_the_raw_one(tmp_path):
-    # ema_start=1: step 1 copies the generator, step 2 averages: ema = g1 + (1 - decay) (g2 - g1).
+    # ema_start=1: step 1 copies the generator, step 2 averages: ema = g1 + (1 - decay) (g2 - g1),
+    # with the decay still in its warm-up: min(0.75, (1 + 1) / (10 + 1)).
     result = train(tiny_config(tmp_path / "run", steps=2, checkpoint_every=1, sample_every=0,
                                ema_decay=0.75, ema_start=1), reporter=Reporter())
     checkpoints = result.out / "checkpoints"
@@ -22,7 +23,8 @@ def test_the_ema_generator_is_the_running_average_of_the_raw_one(tmp_path):
     assert torch.equal(load_tensors(checkpoints / "step-0000001.safetensors", "generator_ema")["project.weight"],
                        first["project.weight"])
     averaged = load_tensors(checkpoints / "step-0000002.safetensors", "generator_ema")
-    expected = first["project.weight"] + 0.25 * (second["project.weight"] - first["project.weight"])
+    weight = 1 - 2 / 11
+    expected = first["project.weight"] + weight * (second["project.weight"] - first["project.weight"])
     assert torch.allclose(averaged["project.weight"], expected, atol=1e-7)
     assert not torch.equal(averaged["project.weight"], second["project.weight"])
     assert torch.equal(averaged["project_norm.running_mean"], second["project_norm.running_mean"])
@@ -49,3 +51,12 @@ def test_ema_decay_zero_trains_without_an_average(tmp_path):
     result = train(tiny_config(tmp_path / "run", steps=1, sample_every=0, ema_decay=0.0), reporter=Reporter())
     report = runner.invoke(app, ["inspect", str(result.last_checkpoint), "--json"]).output
     assert "generator_ema" not in report and read_info(result.last_checkpoint).ema_decay is None
+
+
+def test_the_ema_decay_warms_up_then_holds_the_configured_value():
+    from gancli.ema import GeneratorEMA
+
+    ema = GeneratorEMA(torch.nn.Linear(2, 2), decay=0.999, start=100)
+    decays = [ema.decay_at(step) for step in (101, 110, 200, 1_000, 100_000)]
+    assert decays == sorted(decays) and decays[0] < 0.2
+    assert decays[-1] == 0.999
