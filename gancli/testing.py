@@ -104,12 +104,15 @@ def check_training(name: str, arch: Architecture, shape: ImageShape, hparams: Ma
     _expect(info.image_shape == shape and info.loss == arch.default_loss,
             f"the checkpoint records shape {info.image_shape} and loss {info.loss}")
 
-    loaded = load_generator(result.last_checkpoint)
-    latent = loaded.sample_latent(BATCH, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        trained = trainer.generator.eval()(latent)
-        rebuilt = loaded.generator(latent)
-    _expect(torch.equal(trained, rebuilt), "the generator rebuilt from the checkpoint makes different images")
+    latent = arch.sample_latent(BATCH, trainer.arch_config, generator=torch.Generator().manual_seed(1))
+    ema = getattr(trainer, "ema", None)
+    pairs = [(trainer.generator, load_generator(result.last_checkpoint, ema=False))]
+    if ema is not None:  # sampling uses the averaged generator where the run kept one
+        pairs.append((ema.module, load_generator(result.last_checkpoint)))
+    for trained, loaded in pairs:
+        with torch.no_grad():
+            same = torch.equal(trained.eval()(latent), loaded.generator(latent))
+        _expect(same, "the generator rebuilt from the checkpoint makes different images")
     _, fresh_discriminator = arch.build(info.image_shape, loaded.config)
     load_into(fresh_discriminator, load_tensors(result.last_checkpoint, "discriminator"), "discriminator",
               result.last_checkpoint)
