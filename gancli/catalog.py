@@ -18,6 +18,15 @@ def _details(obj: Any) -> str:
     return getattr(obj, "description", "")
 
 
+def _facts(obj: Any) -> dict[str, Any]:
+    """What one kind of entry says about itself beyond its description."""
+    if isinstance(obj, Architecture):
+        return {"default_loss": obj.default_loss, "d_steps": obj.d_steps, "image_sizes": list(obj.image_sizes)}
+    if isinstance(obj, DatasetSource):
+        return {"shape": list(obj.native_shape.as_tuple()), "splits": list(obj.splits)}
+    return {}
+
+
 def catalog() -> dict[str, list[dict[str, Any]]]:
     entries = {}
     for kind, registry in (("architectures", architectures), ("datasets", datasets), ("losses", losses)):
@@ -26,7 +35,9 @@ def catalog() -> dict[str, list[dict[str, Any]]]:
             rows.append({
                 "name": plugin.name, "package": plugin.package, "version": plugin.version,
                 "status": "ok" if error is None else "broken",
+                "description": getattr(obj, "description", "") if error is None else "",
                 "details": _details(obj) if error is None else "", "error": error,
+                **(_facts(obj) if error is None else {}),
             })
         entries[kind] = rows
     return entries

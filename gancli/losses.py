@@ -1,20 +1,29 @@
 """GAN losses as named pieces, registered under the entry-point group `gancli.losses`.
 
-A loss turns discriminator logits into the two players' objectives. Each returns a scalar
-tensor and never reads it back to the host, so the training step stays free of syncs.
+A loss turns discriminator outputs (logits, or a critic's scores) into the two players'
+objectives, and may add penalties to the discriminator's objective that need the network itself
+(the gradient penalty of WGAN-GP). Every value is a scalar tensor that is never read back to the
+host, so the training step stays free of syncs.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from gancli.errors import RegistryError
 from gancli.registry import Registry
 
+#: A term added to the discriminator's loss: (discriminator, real batch, fake batch) -> scalar.
+#: The fake batch is detached from the generator.
+Penalty = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
 
 class GANLoss:
-    """Base class: the discriminator's and the generator's objective on logits."""
+    """Base class: the discriminator's and the generator's objective, both minimised."""
 
     description: str = ""
 
@@ -28,6 +37,10 @@ class GANLoss:
 
     def generator(self, fake_logits: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def penalties(self) -> list[Penalty]:
+        """Terms the training step adds to the discriminator's loss; none by default."""
+        return []
 
 
 class NonSaturatingBCE(GANLoss):
@@ -44,6 +57,52 @@ class NonSaturatingBCE(GANLoss):
 
     def generator(self, fake_logits):
         return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+class Hinge(GANLoss):
+    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018): D pushes real scores above 1 and fake
+    scores below -1; G raises the fake scores. `smooth` does not apply."""
+
+    description = "hinge: D on max(0, 1 - D(x)) + max(0, 1 + D(G(z))), G on -D(G(z))"
+
+    def discriminator(self, real_logits, fake_logits):
+        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+    def generator(self, fake_logits):
+        return -fake_logits.mean()
+
+
+class WassersteinGP(GANLoss):
+    """Wasserstein loss with gradient penalty (Gulrajani et al. 2017): the critic's score gap
+    between fakes and reals, plus `penalty_weight` * (||grad D(x_hat)|| - 1)^2 at random points
+    x_hat between real and fake images. `smooth` does not apply."""
+
+    description = "Wasserstein critic with gradient penalty (weight 10)"
+
+    def __init__(self, smooth: float = 0.1, penalty_weight: float = 10.0):
+        super().__init__(smooth)
+        if penalty_weight < 0:
+            raise ValueError(f"penalty_weight must be >= 0, got {penalty_weight}")
+        self.penalty_weight = penalty_weight  # 10, the paper's value for every experiment
+
+    def discriminator(self, real_logits, fake_logits):
+        return fake_logits.mean() - real_logits.mean()
+
+    def generator(self, fake_logits):
+        return -fake_logits.mean()
+
+    def penalties(self) -> list[Penalty]:
+        return [self.gradient_penalty]
+
+    def gradient_penalty(self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        mix = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+        between = (mix * real + (1 - mix) * fake).requires_grad_(True)
+        scores = discriminator(between)
+        # create_graph: the penalty is itself differentiated when D is updated.
+        (grads,) = torch.autograd.grad(scores.sum(), between, create_graph=True)
+        # The tiny constant keeps the norm's gradient finite where a gradient is exactly zero.
+        norms = (grads.flatten(1).pow(2).sum(1) + 1e-12).sqrt()
+        return self.penalty_weight * (norms - 1.0).pow(2).mean()
 
 
 losses: Registry[type[GANLoss]] = Registry("gancli.losses", "loss", type)

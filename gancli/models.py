@@ -11,6 +11,7 @@ from torch import nn
 from gancli.architectures import ArchConfig, Architecture, architectures
 from gancli.checkpoint import CheckpointInfo, has_tensors, load_into, load_tensors, read_header, read_info
 from gancli.errors import CheckpointError, ConfigError, RegistryError
+from gancli.registry import BUILTIN_PACKAGE, DISABLE_ENV, normalize_package, plugins_disabled
 
 EMA_NETWORK = "generator_ema"
 
@@ -28,16 +29,21 @@ class LoadedGenerator:
 
 
 def architecture_for(info: CheckpointInfo, path: Path) -> Architecture:
-    """The installed architecture that made a checkpoint, or an error saying what to install."""
+    """The installed architecture that made a checkpoint, or an error saying what to install.
+
+    The architecture is looked up under the package that made it, so another package's
+    architecture of the same name is never mistaken for it.
+    """
+    made_by = f"{path} was made by architecture '{info.arch}' from package {info.arch_package} {info.arch_version}"
     try:
-        return architectures.get(info.arch)
-    except RegistryError as err:
-        if info.arch in architectures.names():
-            raise  # installed but broken: the registry's message names the package
-        raise CheckpointError(
-            f"{path} was made by architecture '{info.arch}' from package {info.arch_package} "
-            f"{info.arch_version}, which is not installed: pip install {info.arch_package}"
-        ) from None
+        return architectures.get(f"{info.arch_package}:{info.arch}")
+    except RegistryError:
+        if any(p.name == info.arch and normalize_package(p.package) == normalize_package(info.arch_package)
+               for p in architectures.plugins()):
+            raise  # installed but broken: the registry's message names the package and the error
+    if plugins_disabled() and normalize_package(info.arch_package) != BUILTIN_PACKAGE:
+        raise CheckpointError(f"{made_by}, but plugins are disabled (--no-plugins or {DISABLE_ENV})")
+    raise CheckpointError(f"{made_by}, which is not installed: pip install {info.arch_package}")
 
 
 def check_shapes(path: Path, architecture: Architecture, info: CheckpointInfo, config: ArchConfig,

@@ -5,16 +5,20 @@ Built-ins and third-party plugins are found the same way, through the entry-poin
 metadata; a plugin's module is imported the first time its name is used, so one broken plugin
 never stops the others (or gancli itself) from working.
 
-`GANCLI_DISABLE_PLUGINS=1` keeps only the entry points that gancli itself ships.
+`GANCLI_DISABLE_PLUGINS=1` (or `gancli --no-plugins`, through `builtins_only()`) keeps only the
+entry points that gancli itself ships.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Generic, Iterable, TypeVar
+from typing import Generic, Iterable, Iterator, TypeVar
 
 from gancli.errors import RegistryError
 
@@ -42,8 +46,27 @@ class Plugin:
         return f"{self.package}:{self.name}"
 
 
+_builtins_only: ContextVar[bool] = ContextVar("gancli_builtins_only", default=False)
+
+
 def plugins_disabled() -> bool:
-    return os.environ.get(DISABLE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    from_env = os.environ.get(DISABLE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    return from_env or _builtins_only.get()
+
+
+@contextmanager
+def builtins_only() -> Iterator[None]:
+    """Within the block, every registry sees gancli's built-ins only (`gancli --no-plugins`)."""
+    token = _builtins_only.set(True)
+    try:
+        yield
+    finally:
+        _builtins_only.reset(token)
+
+
+def normalize_package(name: str) -> str:
+    """A distribution name as pip compares them: `Gancli_SNGAN` and `gancli-sngan` are one."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def discover(group: str) -> list[Plugin]:
@@ -73,8 +96,14 @@ class Registry(Generic[T]):
         self.group = group
         self.kind = kind
         self.expected = expected
-        self._plugins = list(plugins) if plugins is not None else None
+        self._given = list(plugins) if plugins is not None else None
+        self._plugins = self._given
         self._loaded: dict[Plugin, T] = {}
+
+    def refresh(self) -> None:
+        """Forget what was discovered and loaded, so newly installed packages are seen."""
+        self._plugins = self._given
+        self._loaded = {}
 
     # -- discovery -----------------------------------------------------------------------
 
@@ -92,11 +121,13 @@ class Registry(Generic[T]):
     def find(self, name: str) -> Plugin:
         """The record behind `name` (or `package:name`); errors list what is available."""
         package, _, short = name.rpartition(":")
-        matches = [p for p in self.plugins() if p.name == short and (not package or p.package == package)]
+        matches = [p for p in self.plugins() if p.name == short
+                   and (not package or normalize_package(p.package) == normalize_package(package))]
         if not matches:
             available = ", ".join(self.names()) or "none"
             raise RegistryError(f"unknown {self.kind} '{name}'; available: {available}")
         if len(matches) > 1:
+            matches.sort(key=lambda p: p.package)  # one message whatever the order on sys.path
             owners = " and ".join(p.package for p in matches)
             choices = ", ".join(p.qualified_name for p in matches)
             raise RegistryError(

@@ -11,7 +11,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from gancli.losses import GANLoss
+from gancli.losses import GANLoss, Penalty
 
 #: Order of the values in the statistics tensor a step returns.
 STAT_NAMES = ("loss_d", "loss_g", "d_real", "d_fake")
@@ -20,7 +20,7 @@ STAT_NAMES = ("loss_d", "loss_g", "d_real", "d_fake")
 class GANStep:
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: GANLoss,
                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-                 sample_latent, d_steps: int = 1):
+                 sample_latent, d_steps: int = 1, penalties: Sequence[Penalty] = ()):
         self.generator = generator
         self.discriminator = discriminator
         self.loss = loss
@@ -28,22 +28,25 @@ class GANStep:
         self.opt_d = opt_d
         self.sample_latent = sample_latent  # n -> latent batch on the training device
         self.d_steps = d_steps
+        self.penalties = tuple(penalties)   # the loss's and the architecture's, e.g. a gradient penalty
 
     def __call__(self, real_batches: Sequence[torch.Tensor]) -> torch.Tensor:
         """Train on `d_steps` real batches; returns (loss_d, loss_g, d_real, d_fake), detached."""
         G, D = self.generator, self.discriminator
 
-        # (1) Update D: maximise log D(x) + log(1 - D(G(z))), once per real batch.
+        # (1) Update D, once per real batch: tell real images from fakes (plus any penalties).
         for real in real_batches:
             fake = G(self.sample_latent(real.shape[0]))
             real_logits = D(real)
             fake_logits = D(fake.detach())
             loss_d = self.loss.discriminator(real_logits, fake_logits)
+            for penalty in self.penalties:
+                loss_d = loss_d + penalty(D, real, fake.detach())
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()
 
-        # (2) Update G: make D call the last fakes real (the non-saturating objective).
+        # (2) Update G: make D score the last fakes as real.
         fake_logits_for_g = D(fake)
         loss_g = self.loss.generator(fake_logits_for_g)
         self.opt_g.zero_grad(set_to_none=True)

@@ -99,8 +99,9 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.arch_config.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.arch_config.lr_d, betas=betas)
         self.latent_rng = torch.Generator(device=self.device).manual_seed(config.seed + 1)
+        penalties = [*self.loss.penalties(), *self.architecture.penalties(self.arch_config)]
         self.step_fn = GANStep(self.generator, self.discriminator, self.loss, self.opt_g, self.opt_d,
-                               self.sample_latent, self.architecture.d_steps)
+                               self.sample_latent, self.architecture.d_steps, penalties)
         self.guard = DivergenceGuard(self.device)
 
         self.steps_per_epoch = max(1, self.batches.steps_per_epoch // self.architecture.d_steps)

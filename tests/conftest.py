@@ -31,3 +31,49 @@ def tiny_run(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _no_user_plugins(monkeypatch):
     monkeypatch.delenv("GANCLI_DEBUG", raising=False)
+
+
+@pytest.fixture
+def install_package(tmp_path):
+    """Install a package by hand: a module and a `.dist-info` with entry points, on sys.path.
+
+    `install_package("odd-gans", {"gancli.architectures": {"odd": "odd_gans:odd"}},
+    modules={"odd_gans": "source"})` makes importlib.metadata see a distribution `odd-gans`
+    exactly as pip would leave it; the registries are refreshed on the way in and out.
+    """
+    import importlib
+    import sys
+
+    from gancli.architectures import architectures
+    from gancli.datasets import datasets
+    from gancli.losses import losses
+
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    sys.path.insert(0, str(site))
+    added_modules = []
+
+    def refresh():
+        importlib.invalidate_caches()
+        for registry in (architectures, datasets, losses):
+            registry.refresh()
+
+    def install(package, entry_points, modules=None, version="1.0"):
+        dist_info = site / f"{package.replace('-', '_')}-{version}.dist-info"
+        dist_info.mkdir()
+        (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n")
+        lines = []
+        for group, names in entry_points.items():
+            lines.append(f"[{group}]")
+            lines.extend(f"{name} = {value}" for name, value in names.items())
+        (dist_info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+        for module, source in (modules or {}).items():
+            (site / f"{module}.py").write_text(source)
+            added_modules.append(module)
+        refresh()
+
+    yield install
+    sys.path.remove(str(site))
+    for module in added_modules:
+        sys.modules.pop(module, None)
+    refresh()

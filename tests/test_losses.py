@@ -1,8 +1,14 @@
 import math
 
+import pytest
 import torch
 
+from conftest import tiny_config
+from gancli.checkpoint import read_info
+from gancli.errors import RegistryError
 from gancli.losses import losses, make_loss
+from gancli.progress import Reporter
+from gancli.train import train
 
 
 def bce(logit: float, target: float) -> float:
@@ -26,3 +32,50 @@ def test_generator_loss_is_non_saturating_with_unsmoothed_targets():
 def test_bce_is_registered_through_its_entry_point():
     assert "bce" in losses.names()
     assert losses.find("bce").package == "gancli"
+
+
+def test_hinge_penalises_reals_below_one_and_fakes_above_minus_one():
+    loss = make_loss("hinge", smooth=0.1)
+    real, fake = torch.tensor([2.0, 0.5, -1.0]), torch.tensor([-2.0, 0.0, 1.5])
+    assert math.isclose(loss.discriminator(real, fake).item(), (0 + 0.5 + 2.0) / 3 + (0 + 1.0 + 2.5) / 3, rel_tol=1e-6)
+    assert math.isclose(loss.generator(fake).item(), -(-2.0 + 0.0 + 1.5) / 3, rel_tol=1e-6)
+    assert loss.penalties() == []
+
+
+class LinearCritic(torch.nn.Module):
+    """D(x) = <w, x>: its gradient is w at every point, so the penalty is known exactly."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = torch.nn.Parameter(w)
+
+    def forward(self, images):
+        return (images * self.w).flatten(1).sum(1)
+
+
+def test_wgan_gp_is_the_score_gap_plus_ten_times_the_squared_gradient_norm_excess():
+    loss = make_loss("wgan-gp", smooth=0.1)
+    real, fake = torch.tensor([3.0, 1.0]), torch.tensor([0.5, -0.5])
+    assert math.isclose(loss.discriminator(real, fake).item(), 0.0 - 2.0, rel_tol=1e-6)
+    assert math.isclose(loss.generator(fake).item(), 0.0, abs_tol=1e-7)
+
+    w = torch.tensor([[[3.0, 0.0], [0.0, 4.0]]])  # ||w|| = 5
+    critic = LinearCritic(w.clone())
+    [penalty] = loss.penalties()
+    value = penalty(critic, torch.randn(6, 1, 2, 2), torch.randn(6, 1, 2, 2))
+    assert math.isclose(value.item(), 10 * (5 - 1) ** 2, rel_tol=1e-5)
+    value.backward()  # the penalty is differentiable in D's weights: d/dw 10 (|w| - 1)^2
+    assert torch.allclose(critic.w.grad, 20 * (5 - 1) * w / 5, rtol=1e-5)
+
+
+def test_every_registered_loss_trains_and_is_recorded_in_the_checkpoint(tmp_path):
+    for name in ("hinge", "wgan-gp"):
+        result = train(tiny_config(tmp_path / name, steps=1, loss=name, sample_every=0), reporter=Reporter())
+        assert read_info(result.last_checkpoint).loss == name
+        assert all(math.isfinite(result.metrics[key]) for key in ("loss_d", "loss_g"))
+
+
+def test_an_unknown_loss_names_the_available_ones(tmp_path):
+    with pytest.raises(RegistryError, match="unknown loss 'wgan'; available: bce, hinge, wgan-gp"):
+        train(tiny_config(tmp_path / "run", loss="wgan"))
+    assert not (tmp_path / "run").exists()

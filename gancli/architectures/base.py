@@ -1,8 +1,14 @@
 """The architecture contract: what a built-in or plugin architecture provides to gancli.
 
 An architecture is an `Architecture` instance (or subclass) published under the entry-point
-group `gancli.architectures`. In return gancli gives it the training loop, checkpoints that
-record its package and version, sampling from a checkpoint alone, and `inspect`.
+group `gancli.architectures`. It provides a typed config of hyperparameters (`config_class`, an
+`ArchConfig` subclass, which holds the latent size and the optimiser settings), a builder from
+image shape and config to (generator, discriminator), its default loss, the number of
+discriminator updates per generator update, the image sizes it is made for, and optionally
+penalties added to the discriminator's loss. In return gancli gives it the training loop,
+checkpoints that record its package and version, sampling from a checkpoint alone, `inspect`,
+and a line in `gancli list`. docs/plugins.md spells the contract out; `gancli.testing.
+check_architecture` checks it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from gancli.losses import Penalty
 from gancli.shapes import ImageShape
 from gancli.typed import from_mapping, to_mapping
 
@@ -48,6 +55,9 @@ class Architecture(ABC):
     default_loss: str = "bce"
     #: Discriminator updates per generator update.
     d_steps: int = 1
+    #: Square image sides it is made and tested for, shown by `gancli list` and built by the
+    #: conformance kit; `check_shape` decides about any other shape.
+    image_sizes: tuple[int, ...] = ()
     #: One line for `gancli list`.
     description: str = ""
 
@@ -68,6 +78,12 @@ class Architecture(ABC):
         The generator maps a latent batch (N, latent_dim) to images (N, C, H, W) in [-1, 1];
         the discriminator maps images to logits of shape (N,) or (N, 1).
         """
+
+    def penalties(self, config: ArchConfig) -> list[Penalty]:
+        """Terms added to the discriminator's loss at every update, each called as
+        `penalty(discriminator, real, fake)`; none by default. The loss's own penalties (the
+        gradient penalty of `wgan-gp`) are added as well."""
+        return []
 
     def sample_latent(self, n: int, config: ArchConfig, *, generator: torch.Generator | None = None,
                       device: torch.device | str = "cpu") -> torch.Tensor:

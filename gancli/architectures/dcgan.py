@@ -102,6 +102,7 @@ class DCGAN(Architecture):
     config_class = DCGANConfig
     default_loss = "bce"
     d_steps = 1
+    image_sizes = (16, 28, 32, 64)  # any side that halves evenly to >= 4 builds
     description = "the seed's DCGAN: 5x5 stride-2 convolutions, batch norm, BCE with label smoothing"
 
     def check_shape(self, shape: ImageShape) -> None:

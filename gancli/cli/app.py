@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 
 from gancli import __version__
 from gancli.errors import GancliError
+from gancli.registry import builtins_only
 
 
 def debug_enabled(ctx: typer.Context | None = None) -> bool:
@@ -51,10 +52,14 @@ def version_callback(value: bool):
 def root(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+    no_plugins: Annotated[bool, typer.Option("--no-plugins", help="Load gancli's built-ins only (as GANCLI_DISABLE_PLUGINS=1).")] = False,
     version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ):
     ctx.obj = {"debug": debug}
+    if no_plugins:
+        # Scoped to this command, so an embedding program's later calls see plugins again.
+        ctx.with_resource(builtins_only())
 
 
 # The commands, joined here; their modules import nothing from this one.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -11,6 +11,28 @@ from rich.table import Table
 
 from gancli.cli.datasets import DataRootOpt, show_datasets
 from gancli.cli.options import JsonOpt
+
+# Per kind, the columns after name, package and version: (heading, row -> text).
+COLUMNS = {
+    "architectures": [
+        ("loss", lambda row: row["default_loss"]),
+        ("D steps", lambda row: str(row["d_steps"])),
+        ("image sizes", lambda row: ", ".join(map(str, row["image_sizes"])) or "any"),
+    ],
+    "datasets": [
+        ("shape", lambda row: "x".join(map(str, row["shape"]))),
+        ("splits", lambda row: ", ".join(row["splits"])),
+    ],
+    "losses": [],
+}
+
+
+def _row(kind: str, row: dict[str, Any]) -> list[str]:
+    cells = [row["name"], row["package"], row["version"]]
+    if row["status"] != "ok":
+        blanks = [""] * len(COLUMNS[kind])
+        return cells + blanks + [f"[red]broken: {row['error']}[/red]"]
+    return cells + [cell(row) for _, cell in COLUMNS[kind]] + [row["description"]]
 
 
 def list_plugins(
@@ -32,9 +54,8 @@ def list_plugins(
     console = Console()
     for kind, rows in entries.items():
         table = Table(title=kind)
-        for column in ("name", "package", "version", "details"):
-            table.add_column(column)
+        for heading in ("name", "package", "version", *(h for h, _ in COLUMNS[kind]), "description"):
+            table.add_column(heading, no_wrap=heading != "description")
         for row in rows:
-            details = row["details"] if row["status"] == "ok" else f"[red]broken: {row['error']}[/red]"
-            table.add_row(row["name"], row["package"], row["version"], details)
+            table.add_row(*_row(kind, row))
         console.print(table)
