@@ -1,0 +1,56 @@
+"""FID during training: score the generator every `eval_every` steps and keep the best checkpoint.
+
+GAN quality often peaks and then degrades, so the last checkpoint is not always the one to keep.
+The generator scored is the EMA generator when the run keeps one, the one users sample.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+from gancli.errors import GancliError
+from gancli.evaluation import Scorer, generated_pixels, real_pixels
+from gancli.fileio import atomic_path
+from gancli.metrics.features import FeatureExtractor, inception_extractor
+
+BEST_NAME = "best.safetensors"
+EVAL_SEED = 12345  # one fixed latent set for every evaluation of a run, so scores compare
+
+
+class BestCheckpointTracker:
+    """Called by the trainer at its evaluation steps; writes `fid` to metrics.jsonl."""
+
+    def __init__(self, trainer: Any, extractor: FeatureExtractor | None = None, cache_folder: Path | None = None):
+        config = trainer.config
+        self.num = config.eval_num
+        extractor = extractor or inception_extractor(
+            Path(config.inception) if config.inception else None, trainer.device)
+        pixels, split = real_pixels(config.data, config.split, trainer.shape, config.eval_num, config.data_root)
+        self.scorer = Scorer(extractor, config.data, split, pixels, ("fid",), cache_folder)
+        self.best_fid = math.inf
+        self.best_path = trainer.run.checkpoints / BEST_NAME
+
+    def __call__(self, trainer: Any) -> dict[str, Any]:
+        ema = getattr(trainer, "ema", None)
+        generator = ema.module if ema is not None else trainer.generator
+        def sample_latent(n, generator):
+            return trainer.architecture.sample_latent(n, trainer.arch_config, generator=generator)
+
+        fake = generated_pixels(generator, sample_latent, self.num, EVAL_SEED, trainer.device)
+        fid = self.scorer.score(fake)["fid"]
+        improved = fid < self.best_fid
+        if improved:
+            self.best_fid = fid
+            last = trainer.save(numbered=False)  # the current networks, as the trainer saves them
+            try:
+                with atomic_path(self.best_path) as tmp:
+                    shutil.copyfile(last, tmp)
+            except OSError as err:
+                raise GancliError(f"cannot write {self.best_path}: {err.strerror or err}") from None
+        record = {"step": trainer.step, "epoch": trainer.epoch, "fid": fid, "best_fid": self.best_fid}
+        trainer.run.log_metrics(record)
+        trainer.reporter.message(f"step {trainer.step}  FID {fid:.2f}" + ("  (best so far)" if improved else ""))
+        return record
