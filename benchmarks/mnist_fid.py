@@ -29,6 +29,7 @@ from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 from torch import nn
 from torchvision.datasets.mnist import read_image_file
 
@@ -160,6 +161,8 @@ def main() -> None:
     started = time.perf_counter()
     reference = train_reference(to_unit_range(pixels), result.steps, args.seed)
     reference_seconds = time.perf_counter() - started
+    save_file(reference.state_dict(), str(args.out / "reference_generator.safetensors"))
+    print(f"trained: gancli {gancli_seconds:.0f}s, reference {reference_seconds:.0f}s; scoring", flush=True)
 
     extractor = inception_extractor(args.inception, "cpu", batch_size=50)
     scorer = Scorer(extractor, DATASET, "test", pixels[:args.fid_images], ("fid",), args.out / "real-features")

@@ -75,3 +75,20 @@ def test_training_tracks_fid_and_keeps_the_best_checkpoint(tmp_path, standin_ext
     report = evaluate(best_path, split="test", num=24, num_real=24, metrics=("fid",), device="cpu",
                       seed=EVAL_SEED, extractor=standin_extractor)
     assert report["fid"] == pytest.approx(best["fid"], rel=1e-6)
+
+
+def test_train_command_scores_during_training_with_the_given_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANCLI_CACHE", str(tmp_path / "cache"))
+    network = tmp_path / "standin.pt"
+    torch.jit.script(StandInFeatures()).save(str(network))
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--data", "synthetic", "--split", "test", "--steps", "2", "--batch-size", "8",
+                                 "--device", "cpu", "--out", str(out), "--set", "model.g_channels=32",
+                                 "--set", "model.d_channels=8", "--eval-every", "1", "--eval-num", "16",
+                                 "--inception", str(network)])
+    assert result.exit_code == 0, result.output
+    assert "FID" in result.output
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "fid" in r] == [1, 2]
+    assert (out / "checkpoints" / "best.safetensors").is_file()
+    assert "eval_every: 1" in (out / "config.yaml").read_text()

