@@ -36,6 +36,7 @@ from torchvision.datasets.mnist import read_image_file
 from gancli.batches import DeviceBatches
 from gancli.config import TrainConfig
 from gancli.data import conform
+from gancli.device import resolve_device
 from gancli.datasets import DatasetSource, Images, datasets
 from gancli.evaluation import Scorer, generated_pixels, network_to_score
 from gancli.images import to_unit_range
@@ -112,28 +113,29 @@ def weights_init(m):
         nn.init.zeros_(m.bias)
 
 
-def train_reference(pixels: torch.Tensor, steps: int, seed: int, batch_size: int = 64) -> nn.Module:
+def train_reference(pixels: torch.Tensor, steps: int, seed: int, device: torch.device, batch_size: int = 64) -> nn.Module:
     torch.manual_seed(seed)
-    net_g, net_d = ReferenceGenerator(), ReferenceDiscriminator()
+    net_g, net_d = ReferenceGenerator().to(device), ReferenceDiscriminator().to(device)
     net_g.apply(weights_init)
     net_d.apply(weights_init)
     criterion = nn.BCELoss()
     opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    batches = DeviceBatches(pixels, batch_size, seed)
+    batches = DeviceBatches(pixels.to(device), batch_size, seed)
     for step in range(steps):
         real = batches.next()
         n = real.shape[0]
         # (1) Update D: maximise log(D(x)) + log(1 - D(G(z)))
         net_d.zero_grad()
-        loss_real = criterion(net_d(real), torch.ones(n))
-        fake = net_g(torch.randn(n, 100))
-        loss_fake = criterion(net_d(fake.detach()), torch.zeros(n))
+        ones, zeros = torch.ones(n, device=device), torch.zeros(n, device=device)
+        loss_real = criterion(net_d(real), ones)
+        fake = net_g(torch.randn(n, 100, device=device))
+        loss_fake = criterion(net_d(fake.detach()), zeros)
         (loss_real + loss_fake).backward()
         opt_d.step()
         # (2) Update G: maximise log(D(G(z)))
         net_g.zero_grad()
-        criterion(net_d(fake), torch.ones(n)).backward()
+        criterion(net_d(fake), ones).backward()
         opt_g.step()
         if (step + 1) % 100 == 0:
             print(f"reference step {step + 1}/{steps}", flush=True)
@@ -146,37 +148,40 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="wins over --epochs (for a quick check)")
     parser.add_argument("--fid-images", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
     parser.add_argument("--inception", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark-mnist-fid"))
     args = parser.parse_args()
 
     register_dataset()
+    device = resolve_device(args.device)
     started = time.perf_counter()
     config = TrainConfig(arch="dcgan", data=DATASET, split="test", image_size=SIZE, epochs=args.epochs, steps=args.steps, seed=args.seed,
-                         device="cpu", out=str(args.out / "gancli"), sample_every=0, checkpoint_every=0)
+                         device=args.device, out=str(args.out / "gancli"), sample_every=0, checkpoint_every=0)
     result = train(config, reporter=PlainReporter(), overwrite=True)
     gancli_seconds = time.perf_counter() - started
 
     pixels = conform(mnist_test_images.load(None), 1, SIZE).pixels
     started = time.perf_counter()
-    reference = train_reference(to_unit_range(pixels), result.steps, args.seed)
+    reference = train_reference(to_unit_range(pixels), result.steps, args.seed, device)
     reference_seconds = time.perf_counter() - started
     save_file(reference.state_dict(), str(args.out / "reference_generator.safetensors"))
     print(f"trained: gancli {gancli_seconds:.0f}s, reference {reference_seconds:.0f}s; scoring", flush=True)
 
-    extractor = inception_extractor(args.inception, "cpu", batch_size=50)
+    extractor = inception_extractor(args.inception, device, batch_size=50)
     scorer = Scorer(extractor, DATASET, "test", pixels[:args.fid_images], ("fid",), args.out / "real-features")
     network = network_to_score(result.last_checkpoint)
-    model = load_generator(result.last_checkpoint, "cpu", network=network)
-    gancli_fid = scorer.score(generated_pixels(model.generator, model.sample_latent, args.fid_images, 1, "cpu"))["fid"]
+    model = load_generator(result.last_checkpoint, device, network=network)
+    gancli_fid = scorer.score(generated_pixels(model.generator, model.sample_latent, args.fid_images, 1, device))["fid"]
 
     def reference_latent(n, generator):
         return torch.randn(n, 100, generator=generator)
 
-    reference_fid = scorer.score(generated_pixels(reference, reference_latent, args.fid_images, 1, "cpu"))["fid"]
+    reference_fid = scorer.score(generated_pixels(reference, reference_latent, args.fid_images, 1, device))["fid"]
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, CPU",
+        "machine": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                    else f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads"),
         "steps": result.steps, "epochs": args.epochs, "fid_images": args.fid_images,
         "feature_network": extractor.key, "gancli_network_scored": network,
         "gancli_fid": gancli_fid, "reference_fid": reference_fid, "ratio": gancli_fid / reference_fid,

@@ -7,17 +7,26 @@ The generator scored is the EMA generator when the run keeps one, the one users 
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
+from gancli.checkpoint import save_checkpoint
 from gancli.errors import GancliError
 from gancli.evaluation import Scorer, generated_pixels, real_pixels
-from gancli.fileio import atomic_path
 from gancli.metrics.features import FeatureExtractor, inception_extractor
 
 BEST_NAME = "best.safetensors"
 EVAL_SEED = 12345  # one fixed latent set for every evaluation of a run, so scores compare
+
+
+def networks_of(trainer: Any) -> dict[str, nn.Module]:
+    """The networks the trainer checkpoints (its own list when it keeps one, EMA included)."""
+    listed = getattr(trainer, "networks", None)
+    if callable(listed):
+        return listed()
+    return {"generator": trainer.generator, "discriminator": trainer.discriminator}
 
 
 class BestCheckpointTracker:
@@ -44,10 +53,8 @@ class BestCheckpointTracker:
         improved = fid < self.best_fid
         if improved:
             self.best_fid = fid
-            last = trainer.save(numbered=False)  # the current networks, as the trainer saves them
             try:
-                with atomic_path(self.best_path) as tmp:
-                    shutil.copyfile(last, tmp)
+                save_checkpoint(self.best_path, networks_of(trainer), trainer.checkpoint_info())
             except OSError as err:
                 raise GancliError(f"cannot write {self.best_path}: {err.strerror or err}") from None
         record = {"step": trainer.step, "epoch": trainer.epoch, "fid": fid, "best_fid": self.best_fid}

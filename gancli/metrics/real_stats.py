@@ -27,7 +27,8 @@ def pixels_digest(pixels: torch.Tensor) -> str:
 def stats_path(folder: Path, dataset: str, split: str, pixels: torch.Tensor, extractor: FeatureExtractor) -> Path:
     n, c, h, w = pixels.shape
     safe_name = dataset.replace(":", "-").replace("/", "_")
-    return folder / f"{safe_name}-{split}-{c}x{h}x{w}-n{n}-{extractor.key}-{pixels_digest(pixels)[:16]}.safetensors"
+    size = extractor.input_size or "native"
+    return folder / f"{safe_name}-{split}-{c}x{h}x{w}-n{n}-{extractor.key}-in{size}-{pixels_digest(pixels)[:16]}.safetensors"
 
 
 def real_features(extractor: FeatureExtractor, dataset: str, split: str, pixels: torch.Tensor,
