@@ -16,8 +16,9 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from gancli.data import conform, default_data_root, resolve_split
-from gancli.datasets import DataRequest, datasets
+from gancli.config import TrainConfig
+from gancli.data import load_images, parse_data, resolve_split
+from gancli.datasets import datasets
 from gancli.device import resolve_device
 from gancli.errors import ConfigError
 from gancli.images import to_uint8
@@ -39,17 +40,17 @@ def parse_metrics(text: str) -> tuple[str, ...]:
 
 
 def real_pixels(data: str, split: str | None, shape: ImageShape, num: int | None = None,
-                data_root: Path | None = None) -> tuple[torch.Tensor, str]:
-    """The dataset's real images at `shape`, the first `num` of them (all when None), and the split used."""
-    dataset = datasets.get(data)
-    split = resolve_split(dataset, data, split)
-    root = Path(data_root).expanduser() if data_root else default_data_root()
-    images = dataset.load(DataRequest(root=root, split=split, download=True))
-    if num is not None:
-        images = type(images)(images.pixels[:num], None if images.labels is None else images.labels[:num])
+                data_root: Path | str | None = None) -> tuple[torch.Tensor, str]:
+    """The dataset's real images at `shape` (as training sees them), the first `num` of them
+    (all when None), and the split used."""
     if shape.height != shape.width:
         raise ConfigError(f"evaluation needs square images, the generator makes {shape}")
-    return conform(images, shape.channels, shape.height).pixels, split
+    name, _ = parse_data(data, str(data_root) if data_root else None)
+    split = resolve_split(datasets.get(name), name, split)
+    config = TrainConfig(data=data, split=split, data_root=str(data_root) if data_root else None,
+                         image_size=shape.height, channels=shape.channels)
+    pixels = load_images(config).pixels
+    return (pixels[:num] if num is not None else pixels), split
 
 
 @torch.no_grad()
