@@ -38,7 +38,7 @@ from gancli.config import TrainConfig
 from gancli.data import conform
 from gancli.device import resolve_device
 from gancli.datasets import DatasetSource, Images, datasets
-from gancli.evaluation import Scorer, generated_pixels, network_to_score
+from gancli.evaluation import Scorer, generated_pixels
 from gancli.images import to_unit_range
 from gancli.metrics.features import inception_extractor
 from gancli.models import load_generator
@@ -170,8 +170,8 @@ def main() -> None:
 
     extractor = inception_extractor(args.inception, device, batch_size=50)
     scorer = Scorer(extractor, DATASET, "test", pixels[:args.fid_images], ("fid",), args.out / "real-features")
-    network = network_to_score(result.last_checkpoint)
-    model = load_generator(result.last_checkpoint, device, network=network)
+    model = load_generator(result.last_checkpoint, device)  # the EMA generator when the recipe keeps one
+    network = model.network
     gancli_fid = scorer.score(generated_pixels(model.generator, model.sample_latent, args.fid_images, 1, device))["fid"]
 
     def reference_latent(n, generator):

@@ -6,7 +6,9 @@ The generator scored is the EMA generator when the run keeps one, the one users 
 
 from __future__ import annotations
 
+import json
 import math
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,19 @@ def networks_of(trainer: Any) -> dict[str, nn.Module]:
     return {"generator": trainer.generator, "discriminator": trainer.discriminator}
 
 
+def recorded_best(metrics_path: Path) -> float:
+    """The lowest FID a resumed run recorded, so resuming never replaces a better best checkpoint."""
+    scores = []
+    try:
+        for line in metrics_path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line) if line.strip() else {}
+            if isinstance(record.get("fid"), (int, float)):
+                scores.append(record["fid"])
+    except (OSError, json.JSONDecodeError):
+        return math.inf
+    return min(scores, default=math.inf)
+
+
 class BestCheckpointTracker:
     """Called by the trainer at its evaluation steps; writes `fid` to metrics.jsonl."""
 
@@ -39,8 +54,8 @@ class BestCheckpointTracker:
             Path(config.inception) if config.inception else None, trainer.device)
         pixels, split = real_pixels(config.data, config.split, trainer.shape, config.eval_num, config.data_root)
         self.scorer = Scorer(extractor, config.data, split, pixels, ("fid",), cache_folder)
-        self.best_fid = math.inf
         self.best_path = trainer.run.checkpoints / BEST_NAME
+        self.best_fid = recorded_best(trainer.run.metrics_path) if self.best_path.exists() else math.inf
 
     def __call__(self, trainer: Any) -> dict[str, Any]:
         ema = getattr(trainer, "ema", None)
@@ -54,7 +69,7 @@ class BestCheckpointTracker:
         if improved:
             self.best_fid = fid
             try:
-                save_checkpoint(self.best_path, networks_of(trainer), trainer.checkpoint_info())
+                save_checkpoint(self.best_path, networks_of(trainer), trainer.checkpoint_info(uuid.uuid4().hex))
             except OSError as err:
                 raise GancliError(f"cannot write {self.best_path}: {err.strerror or err}") from None
         record = {"step": trainer.step, "epoch": trainer.epoch, "fid": fid, "best_fid": self.best_fid}

@@ -92,3 +92,16 @@ def test_train_command_scores_during_training_with_the_given_network(tmp_path, m
     assert [r["step"] for r in records if "fid" in r] == [1, 2]
     assert (out / "checkpoints" / "best.safetensors").is_file()
     assert "eval_every: 1" in (out / "config.yaml").read_text()
+
+
+def test_a_resumed_run_keeps_the_best_score_it_recorded(tmp_path, standin_extractor, monkeypatch):
+    monkeypatch.setenv("GANCLI_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    train(tiny_config(out, steps=2, eval_every=2, eval_num=16), reporter=Reporter(), feature_extractor=standin_extractor)
+    first = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"fid"' in line]
+    train(tiny_config(out, steps=4, eval_every=2, eval_num=16), reporter=Reporter(), resume=out,
+          feature_extractor=standin_extractor)
+    scores = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"fid"' in line]
+    assert [r["step"] for r in scores] == [2, 4]
+    assert scores[1]["best_fid"] == min(first[0]["fid"], scores[1]["fid"])
+    assert read_info(out / "checkpoints" / "best.safetensors").step == min(scores, key=lambda r: r["fid"])["step"]
