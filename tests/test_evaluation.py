@@ -25,7 +25,7 @@ def test_eval_command_scores_a_checkpoint_and_reuses_real_features(tiny_run, tmp
             "--num-real", "40", "--inception", str(network), "--device", "cpu", "--json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["num_generated"] == 40 and report["num_real"] == 40 and report["split"] == "test"
     assert report["fid"] > 0 and report["kid_std"] >= 0
     assert 0 <= report["precision"] <= 1 and 0 <= report["recall"] <= 1

@@ -15,6 +15,7 @@ import hashlib
 import importlib.metadata
 import os
 import urllib.request
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,9 @@ def load_network(path: Path, build: Callable[[], nn.Module], load_state: Callabl
         raise GancliError(f"FID network weights not found: {path}")
     try:
         if is_torchscript(path):
-            network = torch.jit.load(str(path), map_location="cpu")
+            with warnings.catch_warnings():  # torch's notice that TorchScript is deprecated means nothing to a user here
+                warnings.simplefilter("ignore", FutureWarning)
+                network = torch.jit.load(str(path), map_location="cpu")
         else:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
             if not isinstance(state, dict):
