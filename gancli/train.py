@@ -60,7 +60,7 @@ class Trainer:
     """Everything one run needs, built from its config; `run_loop()` trains it."""
 
     def __init__(self, config: TrainConfig, reporter: Reporter | None = None, overwrite: bool = False,
-                 resume: ResumePoint | None = None):
+                 resume: ResumePoint | None = None, feature_extractor=None):
         self.config = config
         self.reporter = reporter or Reporter()
         self.device = resolve_device(config.device)
@@ -120,6 +120,11 @@ class Trainer:
         else:
             self.config = dataclasses.replace(config, out=str(resume.run_dir))
             self.resume_from(resume)
+        self.evaluator = None
+        if config.eval_every:
+            from gancli.best_checkpoint import BestCheckpointTracker
+
+            self.evaluator = BestCheckpointTracker(self, feature_extractor)
 
     def resume_from(self, point: ResumePoint) -> None:
         if point.state.dataset_images != self.dataset_images:
@@ -277,6 +282,8 @@ class Trainer:
                         continue
                     if config.sample_every and (self.step % config.sample_every == 0 or last):
                         self.save_samples()
+                    if self.evaluator and (self.step % config.eval_every == 0 or last):
+                        self.evaluator(self)
                     checkpoint_due = config.checkpoint_every and self.step % config.checkpoint_every == 0
                     if (checkpoint_due or last or signals.received) and not self.save():
                         continue
@@ -291,11 +298,12 @@ class Trainer:
 
 
 def train(config: TrainConfig, reporter: Reporter | None = None, overwrite: bool = False,
-          resume: ResumePoint | Path | None = None) -> RunResult:
+          resume: ResumePoint | Path | None = None, feature_extractor=None) -> RunResult:
     """Train as `config` says and return where the run went; `resume` continues a run folder
-    (or a `ResumePoint` found in one) exactly where its newest checkpoint left it."""
+    (or a `ResumePoint` found in one) exactly where its newest checkpoint left it;
+    `feature_extractor` replaces the FID network of `eval_every` (a small stand-in, or another)."""
     if resume is not None and not isinstance(resume, ResumePoint):
         resume = find_resume_point(Path(resume))
     trainer = Trainer(config, reporter if reporter is not None else default_reporter(),
-                      overwrite=overwrite, resume=resume)
+                      overwrite=overwrite, resume=resume, feature_extractor=feature_extractor)
     return trainer.run_loop()

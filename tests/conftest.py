@@ -1,10 +1,11 @@
-"""Shared fixtures: a tiny CPU training run that several tests read."""
+"""Shared fixtures: a tiny CPU training run that several tests read, and a stand-in feature network."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import torch
 
 from gancli.config import TrainConfig
 from gancli.progress import Reporter
@@ -77,3 +78,22 @@ def install_package(tmp_path):
     for module in added_modules:
         sys.modules.pop(module, None)
     refresh()
+
+
+class StandInFeatures(torch.nn.Module):
+    """A small feature network standing in for Inception, which is far too slow for tests."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.conv = torch.nn.Conv2d(3, 12, kernel_size=4, stride=4)
+
+    def forward(self, x):
+        return torch.relu(self.conv(x)).mean(dim=(2, 3))  # (N, 12)
+
+
+@pytest.fixture
+def standin_extractor():
+    from gancli.metrics.features import FeatureExtractor
+
+    return FeatureExtractor(StandInFeatures(), key="standin-0", input_size=32)

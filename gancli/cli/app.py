@@ -63,10 +63,12 @@ def root(
 
 
 # The commands, joined here; their modules import nothing from this one.
-from gancli.cli import datasets, inspect, listing, sample, train  # noqa: E402
+from gancli.cli import datasets, evaluate, export, inspect, listing, sample, train  # noqa: E402
 
 app.command("train")(train.train)
 app.command("sample")(sample.sample)
+app.command("eval")(evaluate.evaluate)
+app.command("export")(export.export)
 app.command("inspect")(inspect.inspect)
 app.command("list")(listing.list_plugins)
 app.command("datasets")(datasets.datasets)

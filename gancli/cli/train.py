@@ -33,6 +33,9 @@ def train(
     ema_decay: Annotated[Optional[float], typer.Option("--ema-decay", help="Decay of the generator's moving average; 0 turns it off.", show_default="0.999")] = None,
     on_nan: Annotated[Optional[str], typer.Option("--on-nan", help="When a loss or weight goes non-finite: stop, or rollback to the last checkpoint with a lower lr.", show_default="stop")] = None,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue the run in RUN_DIR exactly; 'auto': the run in --out if there is one.", metavar="RUN_DIR|auto")] = None,
+    eval_every: Annotated[Optional[int], typer.Option("--eval-every", help="Score FID every N steps and keep checkpoints/best.safetensors; 0: never.", show_default="0")] = None,
+    eval_num: Annotated[Optional[int], typer.Option("--eval-num", help="Images per FID evaluation.", show_default="5000")] = None,
+    inception: Annotated[Optional[Path], typer.Option("--inception", help="FID network weights (pytorch-fid .pth or TorchScript); default: found or downloaded.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse an --out folder that already holds a run.")] = False,
 ):
     """Train a GAN and write a run folder: config, metrics, sample grids and checkpoints."""
@@ -42,7 +45,8 @@ def train(
     flags = {"arch": arch, "data": data, "split": split, "data_root": data_root, "download": download, "image_size": image_size,
              "channels": channels, "epochs": epochs, "steps": steps, "batch_size": batch_size, "lr": lr,
              "loss": loss, "seed": seed, "device": device, "out": str(out) if out else None,
-             "checkpoint_every": checkpoint_every, "keep_last": keep_last, "ema_decay": ema_decay, "on_nan": on_nan}
+             "checkpoint_every": checkpoint_every, "keep_last": keep_last, "ema_decay": ema_decay, "on_nan": on_nan,
+             "eval_every": eval_every, "eval_num": eval_num, "inception": str(inception) if inception else None}
     plan = plan_run(resume, config, set_values or [], flags, overwrite)
     result = run_training(plan.config, overwrite=plan.overwrite, resume=plan.resume)
     typer.echo(f"Trained {result.steps} steps; run folder: {result.out}")

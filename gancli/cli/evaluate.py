@@ -1,0 +1,44 @@
+"""`gancli eval`: score a checkpoint's images against a dataset (FID, KID, precision/recall)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gancli.cli.options import CheckpointArg, DeviceOpt, JsonOpt, SeedOpt
+
+LABELS = {"fid": "FID", "kid": "KID", "kid_std": "KID std", "precision": "precision", "recall": "recall"}
+
+
+def evaluate(
+    checkpoint: CheckpointArg,
+    data: Annotated[Optional[str], typer.Option("--data", help="Dataset of real images; default: the one the checkpoint trained on.")] = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="Dataset split; default: the dataset's own.")] = None,
+    data_root: Annotated[Optional[Path], typer.Option("--data-root", help="Folder of the dataset's files.")] = None,
+    num: Annotated[int, typer.Option("--num", min=2, help="Generated images.")] = 10000,
+    num_real: Annotated[Optional[int], typer.Option("--num-real", min=2, help="Real images; default: the whole split.")] = None,
+    metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated: fid, kid, pr.")] = "fid,kid,pr",
+    inception: Annotated[Optional[Path], typer.Option("--inception", help="FID network weights: pytorch-fid's .pth or a TorchScript file.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per network call.")] = 64,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    as_json: JsonOpt = False,
+):
+    """Generate images from CHECKPOINT and score them against real images."""
+    from gancli.evaluation import evaluate as run_evaluation
+    from gancli.evaluation import parse_metrics
+
+    report = run_evaluation(checkpoint, data, split, num, parse_metrics(metrics), num_real, inception, device,
+                            seed, batch_size, data_root)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(f"{report['checkpoint']} ({report['network']}) vs {report['dataset']}/{report['split']}: "
+               f"{report['num_generated']} generated, {report['num_real']} real images"
+               + (" (real features from the cache)" if report["real_features_cached"] else ""))
+    for key, label in LABELS.items():
+        if key in report:
+            typer.echo(f"{label:>10}  {report[key]:.6g}")

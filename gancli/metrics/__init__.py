@@ -1,0 +1,1 @@
+"""Scoring generated images against real ones: FID, KID and precision/recall on network features."""
