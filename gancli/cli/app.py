@@ -63,10 +63,11 @@ def root(
 
 
 # The commands, joined here; their modules import nothing from this one.
-from gancli.cli import datasets, inspect, listing, sample, train  # noqa: E402
+from gancli.cli import bench, datasets, inspect, listing, sample, train  # noqa: E402
 
 app.command("train")(train.train)
 app.command("sample")(sample.sample)
 app.command("inspect")(inspect.inspect)
 app.command("list")(listing.list_plugins)
 app.command("datasets")(datasets.datasets)
+app.command("bench")(bench.bench)
