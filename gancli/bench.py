@@ -24,7 +24,7 @@ from gancli.architectures import architectures
 from gancli.batches import DeviceBatches
 from gancli.device import resolve_device
 from gancli.errors import ConfigError
-from gancli.execution import ExecutionOptions, resolve_execution
+from gancli.execution import Execution, ExecutionOptions, resolve_execution
 from gancli.losses import make_loss
 from gancli.shapes import ImageShape
 from gancli.step import STAT_NAMES
@@ -65,8 +65,13 @@ def _synchronize(device: torch.device) -> None:
 
 def bench(arch: str = "dcgan", image_size: int = 64, channels: int = 3, batch_size: int = 128, steps: int = 200,
           device: str = "auto", options: ExecutionOptions = ExecutionOptions(), model: dict[str, Any] | None = None,
-          seed: int = 0, warmup_steps: int = WARMUP_STEPS, notify: Callable[[str], None] | None = None) -> BenchResult:
-    """Build `arch` for `channels` x `image_size`^2 images as `train` would and time `steps` steps."""
+          seed: int = 0, warmup_steps: int = WARMUP_STEPS, notify: Callable[[str], None] | None = None,
+          execution: Execution | None = None) -> BenchResult:
+    """Build `arch` for `channels` x `image_size`^2 images as `train` would and time `steps` steps.
+
+    `execution`, when given, replaces what `options` would resolve to on `device`, so that
+    settings `train` does not choose by default can be measured too.
+    """
     for name, value in (("image_size", image_size), ("batch_size", batch_size), ("steps", steps)):
         if value <= 0:
             raise ConfigError(f"{name} must be positive, got {value}")
@@ -86,7 +91,8 @@ def bench(arch: str = "dcgan", image_size: int = 64, channels: int = 3, batch_si
     except ValueError as err:
         raise ConfigError(f"model: {err}") from None
     shape = ImageShape(channels, image_size, image_size)
-    execution = resolve_execution(options, torch_device)
+    if execution is None:
+        execution = resolve_execution(options, torch_device)
     for notice in execution.notices:
         tell(notice)
     if torch_device.type == "cuda":

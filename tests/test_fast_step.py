@@ -137,3 +137,11 @@ def test_the_reference_dcgan_makes_64x64_images_and_nothing_else():
     assert discriminator(images).shape == (2,)
     with pytest.raises(ValueError, match="64x64 images only"):
         architecture.build(ImageShape(3, 32, 32), config)
+
+
+def test_fp16_steps_through_the_grad_scaler_and_keeps_training():
+    fp16 = Execution(CPU, "fp16", channels_last=False, fused_adam=True, cuda_graphs=False, compile=False)
+    stats, params = run_steps(fp16, steps=2)
+    untrained = run_steps(fp16, steps=0)[1]
+    assert torch.isfinite(stats).all()
+    assert any(not torch.equal(params[k], untrained[k]) for k in params if k.startswith("generator."))
