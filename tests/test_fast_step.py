@@ -145,3 +145,13 @@ def test_fp16_steps_through_the_grad_scaler_and_keeps_training():
     untrained = run_steps(fp16, steps=0)[1]
     assert torch.isfinite(stats).all()
     assert any(not torch.equal(params[k], untrained[k]) for k in params if k.startswith("generator."))
+
+
+def test_train_says_how_its_step_runs_and_what_it_could_not_do(tmp_path):
+    args = ["train", "--steps", "1", "--batch-size", "8", "--split", "test", "--device", "cpu", "--cuda-graphs",
+            "--out", str(tmp_path / "run"), "--set", "sample_every=0"]
+    args += [f"--set=model.{key}={value}" for key, value in TINY_MODEL.items()]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "CUDA graphs need a CUDA device; running eagerly on cpu" in result.output
+    assert "step: eager, fp32, contiguous, fused adam" in result.output

@@ -49,6 +49,7 @@ def bench(
     table = Table(title=f"gancli bench: {arch}, {result.image_shape}, batch {batch_size}, {result.device}")
     for column in ("images/s", "ms/step", "peak memory", "mode"):
         table.add_column(column, justify="left" if column == "mode" else "right")
-    table.add_row(f"{result.images_per_s:,.0f}", f"{result.ms_per_step:.2f}",
+    rate = result.images_per_s
+    table.add_row(f"{rate:,.0f}" if rate >= 100 else f"{rate:.2f}", f"{result.ms_per_step:.2f}",
                   f"{result.peak_memory_mib:,.0f} MiB ({result.memory_measure})", result.mode)
     Console().print(table)
