@@ -153,14 +153,14 @@ def main() -> None:
                        device=args.device, options=options, warmup_steps=2 if not args.compile else 3)
         gancli_rates.append(result.images_per_s)
         mode = result.mode
-        print(f"round {round_number + 1}: reference {reference_rates[-1]:8.1f} images/s   "
-              f"gancli {gancli_rates[-1]:8.1f} images/s   ratio {gancli_rates[-1] / reference_rates[-1]:.2f}",
+        print(f"round {round_number + 1}: reference {reference_rates[-1]:9.2f} images/s   "
+              f"gancli {gancli_rates[-1]:9.2f} images/s   ratio {gancli_rates[-1] / reference_rates[-1]:.2f}",
               flush=True)
     ref, ours = statistics.median(reference_rates), statistics.median(gancli_rates)
     ratios = [g / r for g, r in zip(gancli_rates, reference_rates)]
     print(f"gancli step: {mode}")
-    print(f"median images/s: reference {ref:.1f}, gancli {ours:.1f}; "
-          f"ratio of medians {ours / ref:.2f}, per-round ratios {min(ratios):.2f}..{max(ratios):.2f}")
+    print(f"median images/s: reference {ref:.2f}, gancli {ours:.2f}; ratio of medians {ours / ref:.2f}")
+    print(f"per-round ratios: median {statistics.median(ratios):.2f}, range {min(ratios):.2f}..{max(ratios):.2f}")
 
 
 if __name__ == "__main__":
