@@ -44,6 +44,30 @@ class FastNetwork(nn.Module):
             return self.network(x).float()
 
 
+class CompiledNetwork(nn.Module):
+    """A network through `torch.compile`, or eager with one notice if compilation fails.
+
+    Compilation happens at the first call, before anything runs, so falling back then leaves
+    the parameters and batch-norm statistics untouched.
+    """
+
+    def __init__(self, network: nn.Module, notify: Callable[[str], None]):
+        super().__init__()
+        self.network = network
+        self.compiled: nn.Module | None = torch.compile(network)
+        self.notify = notify
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.compiled is not None:
+            try:
+                return self.compiled(x)
+            except Exception as err:  # the compiler's failures come as many exception types
+                lines = str(err).strip().splitlines()
+                self.notify(f"torch.compile failed ({lines[0] if lines else type(err).__name__}); running eagerly")
+                self.compiled = None
+        return self.network(x)
+
+
 @dataclass
 class Training:
     """What a run trains: the plain networks (for samples and checkpoints) and the step."""
@@ -95,7 +119,7 @@ def build_training(architecture: Architecture, arch_config: ArchConfig, shape: I
     if execution.channels_last or execution.autocast_dtype is not None:
         step_g, step_d = FastNetwork(generator, execution), FastNetwork(discriminator, execution)
     if execution.compile:
-        step_g, step_d = torch.compile(step_g), torch.compile(step_d)
+        step_g, step_d = CompiledNetwork(step_g, notify), CompiledNetwork(step_d, notify)
     scaler = torch.amp.GradScaler(device.type) if execution.precision == "fp16" else None
     penalties = [*loss.penalties(), *architecture.penalties(arch_config)]
     step = GANStep(step_g, step_d, loss, opt_g, opt_d, sample_latent, architecture.d_steps, penalties, scaler=scaler)
