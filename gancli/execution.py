@@ -2,9 +2,10 @@
 
 `ExecutionOptions` is what the user asks for (`--precision`, `--cuda-graphs`, `--compile`);
 `resolve_execution` turns it into what this device can do, with one notice per request it
-cannot honour. The defaults are the fastest measured setting for each device:
+cannot honour. The defaults per device:
 
-- CUDA: bf16 autocast, channels-last, fused capturable Adam, the whole step as one CUDA graph.
+- CUDA: bf16 autocast, channels-last, fused capturable Adam, the whole step as one CUDA graph
+  (`benchmarks/gpu_check.py` measures them against eager bf16).
 - CPU: fp32 (bf16 autocast measured ten times slower on a CPU without bf16 instructions),
   contiguous tensors, fused Adam. The speed-up over a plain loop comes from the step itself:
   no weight gradients for the discriminator in the generator phase, no host reads per step.
