@@ -1,14 +1,15 @@
 """Side by side: pytorch/examples `dcgan/main.py`'s training loop against `gancli bench`.
 
-    python benchmarks/reference_vs_gancli.py --device cpu --batch-size 64 --rounds 5 --steps 3
+    python benchmarks/reference_vs_gancli.py --device cpu --batch-size 16 --steps 20
 
 Both train the same model, pytorch/examples' 64x64x3 DCGAN (nz 100, ngf = ndf = 64, 4x4
 kernels; gancli's `dcgan64`), on the same batch size, in the same process. The reference loop is
 main.py's, line for line: separate backward passes for real and fake, BCELoss on sigmoid
 outputs, and `.item()` reads (its log line) every step. Both read their real batches from the
-same kind of device-resident uint8 tensor, which spares the reference its DataLoader. Rounds
-alternate reference and gancli so that other load on a shared machine hits both alike; the
-ratio of the medians is printed last.
+same kind of device-resident uint8 tensor, which spares the reference its DataLoader. gancli's
+step is built by `build_training`, as `train` and `bench` build it, and driven by the trainer's
+loop body. Steps alternate, one reference step then one gancli step, so that other load on a
+shared machine hits both alike; the ratio is printed last.
 """
 
 from __future__ import annotations
@@ -21,8 +22,13 @@ import torch
 import torch.nn as nn
 import torch.optim as optim
 
-from gancli.bench import bench
-from gancli.execution import ExecutionOptions
+from gancli.architectures import architectures
+from gancli.batches import DeviceBatches
+from gancli.execution import ExecutionOptions, resolve_execution
+from gancli.losses import make_loss
+from gancli.shapes import ImageShape
+from gancli.step import STAT_NAMES
+from gancli.step_builder import build_training
 
 NZ, NGF, NDF, NC = 100, 64, 64, 3
 
@@ -120,22 +126,38 @@ class ReferenceLoop:
         self.log.append("Loss_D: %.4f Loss_G: %.4f D(x): %.4f D(G(z)): %.4f / %.4f"
                         % (errD.item(), errG.item(), D_x, D_G_z1, D_G_z2))
 
-    def time_steps(self, steps: int) -> float:
-        """Images per second over `steps` steps."""
-        started = time.perf_counter()
-        for _ in range(steps):
-            self.step()
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        return steps * self.batch_size / (time.perf_counter() - started)
+
+
+class GancliLoop:
+    """gancli's `dcgan64` step, built as `train` and `bench` build it, and the trainer's loop body."""
+
+    def __init__(self, device: torch.device, batch_size: int, options: ExecutionOptions):
+        architecture = architectures.get("dcgan64")
+        execution = resolve_execution(options, device)
+        self.training = build_training(architecture, architecture.make_config({}), ImageShape(NC, 64, 64),
+                                       make_loss(architecture.default_loss, 0.1), execution, seed=0)
+        pixels = torch.randint(0, 256, (batch_size * 4, NC, 64, 64), dtype=torch.uint8, device=device)
+        self.batches = DeviceBatches(pixels, batch_size, seed=0)
+        self.totals = torch.zeros(len(STAT_NAMES), device=device)
+
+    def step(self) -> None:
+        self.totals.add_(self.training.step([self.batches.next()]))
+
+
+def timed(step, device: torch.device) -> float:
+    started = time.perf_counter()
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per round and side")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=20, help="timed steps on each side")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps on each side first")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--compile", action="store_true")
     args = parser.parse_args()
@@ -143,24 +165,22 @@ def main() -> None:
     torch.manual_seed(0)
 
     reference = ReferenceLoop(device, args.batch_size)
-    for _ in range(2):  # warm-up, as bench does
+    gancli = GancliLoop(device, args.batch_size, ExecutionOptions(precision=args.precision, compile=args.compile))
+    for _ in range(args.warmup):
         reference.step()
-    options = ExecutionOptions(precision=args.precision, compile=args.compile)
-    reference_rates, gancli_rates, mode = [], [], ""
-    for round_number in range(args.rounds):
-        reference_rates.append(reference.time_steps(args.steps))
-        result = bench(arch="dcgan64", image_size=64, channels=3, batch_size=args.batch_size, steps=args.steps,
-                       device=args.device, options=options, warmup_steps=2 if not args.compile else 3)
-        gancli_rates.append(result.images_per_s)
-        mode = result.mode
-        print(f"round {round_number + 1}: reference {reference_rates[-1]:9.2f} images/s   "
-              f"gancli {gancli_rates[-1]:9.2f} images/s   ratio {gancli_rates[-1] / reference_rates[-1]:.2f}",
-              flush=True)
-    ref, ours = statistics.median(reference_rates), statistics.median(gancli_rates)
-    ratios = [g / r for g, r in zip(gancli_rates, reference_rates)]
-    print(f"gancli step: {mode}")
-    print(f"median images/s: reference {ref:.2f}, gancli {ours:.2f}; ratio of medians {ours / ref:.2f}")
-    print(f"per-round ratios: median {statistics.median(ratios):.2f}, range {min(ratios):.2f}..{max(ratios):.2f}")
+        gancli.step()
+    # Steps alternate one by one, so load from other jobs falls on both sides alike.
+    reference_s, gancli_s = [], []
+    for number in range(args.steps):
+        reference_s.append(timed(reference.step, device))
+        gancli_s.append(timed(gancli.step, device))
+        print(f"step {number + 1}: reference {reference_s[-1] * 1000:9.1f} ms   gancli {gancli_s[-1] * 1000:9.1f} ms   "
+              f"ratio {reference_s[-1] / gancli_s[-1]:.2f}", flush=True)
+    ratios = [r / g for r, g in zip(reference_s, gancli_s)]
+    print(f"gancli step: {gancli.training.mode}; batch {args.batch_size}, {args.steps} timed steps each")
+    print(f"images/s over all timed steps: reference {args.batch_size * len(reference_s) / sum(reference_s):.2f}, "
+          f"gancli {args.batch_size * len(gancli_s) / sum(gancli_s):.2f}; ratio {sum(reference_s) / sum(gancli_s):.2f}")
+    print(f"per-step ratios: median {statistics.median(ratios):.2f}, range {min(ratios):.2f}..{max(ratios):.2f}")
 
 
 if __name__ == "__main__":
