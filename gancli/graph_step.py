@@ -38,6 +38,14 @@ class GraphedStep:
         self.static_real: list[torch.Tensor] = []
         self.static_stats: torch.Tensor | None = None
 
+    def reset(self) -> None:
+        """Drop the graph; the next calls warm up and capture again.
+
+        Needed after optimiser state is replaced or a learning rate changes (a rollback): the
+        graph holds the old state tensors and the learning rate it was captured with.
+        """
+        self.graph, self.calls, self.static_real, self.static_stats = None, 0, [], None
+
     @property
     def captured(self) -> bool:
         return self.graph is not None

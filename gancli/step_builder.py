@@ -80,6 +80,11 @@ class Training:
     execution: Execution
     latent_rng: torch.Generator  # the step's latent draws; saved and restored with the run
 
+    def state_replaced(self) -> None:
+        """Say that optimiser state or learning rates were replaced, so a captured step recaptures."""
+        if isinstance(self.step, GraphedStep):
+            self.step.reset()
+
     @property
     def mode(self) -> str:
         """The execution as it stands now: a failed capture shows as eager."""

@@ -225,6 +225,7 @@ class Trainer:
         for optimizer, rates in zip((self.opt_g, self.opt_d), lowered):
             for group, lr in zip(optimizer.param_groups, rates):
                 group["lr"] = lr
+        self.training.state_replaced()
         self.guard.reset()
         self.start_interval()
         self.run.truncate_metrics(self.step)
