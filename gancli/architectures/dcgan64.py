@@ -75,6 +75,7 @@ class DCGAN64(Architecture):
     config_class = DCGAN64Config
     default_loss = "bce"
     d_steps = 1
+    image_sizes = (SIDE,)
     description = "pytorch/examples' DCGAN: 64x64 images, 4x4 convolutions, ngf = ndf = 64"
 
     def check_shape(self, shape: ImageShape) -> None:
