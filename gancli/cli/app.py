@@ -63,7 +63,7 @@ def root(
 
 
 # The commands, joined here; their modules import nothing from this one.
-from gancli.cli import datasets, evaluate, export, inspect, listing, sample, train  # noqa: E402
+from gancli.cli import bench, datasets, evaluate, export, inspect, listing, sample, train  # noqa: E402
 
 app.command("train")(train.train)
 app.command("sample")(sample.sample)
@@ -72,3 +72,4 @@ app.command("export")(export.export)
 app.command("inspect")(inspect.inspect)
 app.command("list")(listing.list_plugins)
 app.command("datasets")(datasets.datasets)
+app.command("bench")(bench.bench)

@@ -26,6 +26,9 @@ def train(
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed.", show_default="0")] = None,
     device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.", show_default="auto")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder; default: runs/<arch>-<data>-<timestamp>.")] = None,
+    precision: Annotated[Optional[str], typer.Option("--precision", help="fp32, bf16, fp16 or auto (bf16 on CUDA, fp32 elsewhere).", show_default="auto")] = None,
+    cuda_graphs: Annotated[Optional[bool], typer.Option("--cuda-graphs/--no-cuda-graphs", help="Replay the whole step as one CUDA graph; default: on for CUDA.", show_default=False)] = None,
+    compile: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the networks.", show_default=False)] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML config file.")] = None,
     set_values: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key=value (repeatable; model.KEY for hyperparameters).")] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every", help="Steps between checkpoints; a crash loses at most this many.", show_default="1000")] = None,
@@ -46,7 +49,8 @@ def train(
              "channels": channels, "epochs": epochs, "steps": steps, "batch_size": batch_size, "lr": lr,
              "loss": loss, "seed": seed, "device": device, "out": str(out) if out else None,
              "checkpoint_every": checkpoint_every, "keep_last": keep_last, "ema_decay": ema_decay, "on_nan": on_nan,
-             "eval_every": eval_every, "eval_num": eval_num, "inception": str(inception) if inception else None}
+             "eval_every": eval_every, "eval_num": eval_num, "inception": str(inception) if inception else None,
+             "precision": precision, "cuda_graphs": cuda_graphs, "compile": compile}
     plan = plan_run(resume, config, set_values or [], flags, overwrite)
     result = run_training(plan.config, overwrite=plan.overwrite, resume=plan.resume)
     typer.echo(f"Trained {result.steps} steps; run folder: {result.out}")

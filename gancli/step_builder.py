@@ -1,0 +1,133 @@
+"""Networks, optimisers and the training step for one shape, device and execution.
+
+`train` and `bench` both build through `build_training`, so a benchmark measures exactly the
+step that training runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from gancli.architectures import ArchConfig, Architecture
+from gancli.execution import Execution
+from gancli.graph_step import GraphedStep
+from gancli.losses import GANLoss
+from gancli.shapes import ImageShape
+from gancli.step import GANStep
+
+
+class FastNetwork(nn.Module):
+    """Runs a network's forward in channels-last and autocast, and hands float32 back.
+
+    Only the forward is autocast, as PyTorch recommends; float32 outputs keep the losses and
+    the statistics in full precision. The cast cache is off because a CUDA graph must not keep
+    casts from one replay for the next.
+    """
+
+    def __init__(self, network: nn.Module, execution: Execution):
+        super().__init__()
+        self.network = network
+        self.channels_last = execution.channels_last
+        self.device_type = execution.device.type
+        self.dtype = execution.autocast_dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.dtype is None:
+            return self.network(x)
+        with torch.autocast(self.device_type, dtype=self.dtype, cache_enabled=False):
+            return self.network(x).float()
+
+
+class CompiledNetwork(nn.Module):
+    """A network through `torch.compile`, or eager with one notice if compilation fails.
+
+    Compilation happens at the first call, before anything runs, so falling back then leaves
+    the parameters and batch-norm statistics untouched.
+    """
+
+    def __init__(self, network: nn.Module, notify: Callable[[str], None]):
+        super().__init__()
+        self.network = network
+        self.compiled: nn.Module | None = torch.compile(network)
+        self.notify = notify
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.compiled is not None:
+            try:
+                return self.compiled(x)
+            except Exception as err:  # the compiler's failures come as many exception types
+                lines = str(err).strip().splitlines()
+                self.notify(f"torch.compile failed ({lines[0] if lines else type(err).__name__}); running eagerly")
+                self.compiled = None
+        return self.network(x)
+
+
+@dataclass
+class Training:
+    """What a run trains: the plain networks (for samples and checkpoints) and the step."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    step: Callable[[Sequence[torch.Tensor]], torch.Tensor]
+    execution: Execution
+    latent_rng: torch.Generator  # the step's latent draws; saved and restored with the run
+
+    def state_replaced(self) -> None:
+        """Say that optimiser state or learning rates were replaced, so a captured step recaptures."""
+        if isinstance(self.step, GraphedStep):
+            self.step.reset()
+
+    @property
+    def mode(self) -> str:
+        """The execution as it stands now: a failed capture shows as eager."""
+        execution = self.execution
+        if isinstance(self.step, GraphedStep) and self.step.eager:
+            execution = execution.with_graphs_off("capture failed")
+        return execution.describe()
+
+
+def build_training(architecture: Architecture, arch_config: ArchConfig, shape: ImageShape, loss: GANLoss,
+                   execution: Execution, seed: int, notify: Callable[[str], None] = print) -> Training:
+    """Fresh networks for `shape` initialised from `seed`, their optimisers and the step.
+
+    Raises ValueError when the architecture cannot make `shape`.
+    """
+    device = execution.device
+    torch.manual_seed(seed)
+    generator, discriminator = architecture.build(shape, arch_config)
+    generator.to(device).train()
+    discriminator.to(device).train()
+    if execution.channels_last:
+        generator.to(memory_format=torch.channels_last)
+        discriminator.to(memory_format=torch.channels_last)
+
+    betas = (arch_config.beta1, arch_config.beta2)
+    adam = dict(betas=betas, fused=execution.fused_adam or None, capturable=execution.cuda_graphs)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=arch_config.lr_g, **adam)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=arch_config.lr_d, **adam)
+
+    latent_rng = torch.Generator(device=device).manual_seed(seed + 1)
+
+    def sample_latent(n: int) -> torch.Tensor:
+        return architecture.sample_latent(n, arch_config, generator=latent_rng, device=device)
+
+    step_g: nn.Module = generator
+    step_d: nn.Module = discriminator
+    if execution.channels_last or execution.autocast_dtype is not None:
+        step_g, step_d = FastNetwork(generator, execution), FastNetwork(discriminator, execution)
+    if execution.compile:
+        step_g, step_d = CompiledNetwork(step_g, notify), CompiledNetwork(step_d, notify)
+    scaler = torch.amp.GradScaler(device.type) if execution.precision == "fp16" else None
+    penalties = [*loss.penalties(), *architecture.penalties(arch_config)]
+    step = GANStep(step_g, step_d, loss, opt_g, opt_d, sample_latent, architecture.d_steps, penalties, scaler=scaler)
+    if execution.cuda_graphs:
+        step = GraphedStep(step, (opt_g, opt_d), generators=(latent_rng,), notify=notify)
+    return Training(generator, discriminator, opt_g, opt_d, step, execution, latent_rng)

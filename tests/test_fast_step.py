@@ -1,0 +1,157 @@
+"""The fast training step computes the plain step's update; `gancli bench` times it."""
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from conftest import TINY_MODEL, tiny_config
+from gancli.architectures import architectures
+from gancli.batches import DeviceBatches
+from gancli.cli import app
+from gancli.execution import Execution, ExecutionOptions, resolve_execution
+from gancli.losses import make_loss
+from gancli.progress import Reporter
+from gancli.shapes import ImageShape
+from gancli.step_builder import build_training
+from gancli.train import train
+
+CPU = torch.device("cpu")
+SHAPE = ImageShape(3, 16, 16)
+# fp32 on both sides: the only differences are summation order (channels-last convolutions,
+# fused Adam), about 1e-6 relative. Adam divides each gradient by its own running size, so a
+# parameter whose gradient is almost zero can move a whole step (lr = 2e-4) either way;
+# 1e-4 on parameters allows half of that and still catches any real difference in the update.
+LOSS_TOLERANCE = dict(rtol=1e-4, atol=1e-5)
+PARAMETER_ATOL = 1e-4
+
+
+def plain(device: torch.device) -> Execution:
+    return Execution(device, "fp32", channels_last=False, fused_adam=False, cuda_graphs=False, compile=False)
+
+
+def run_steps(execution: Execution, steps: int = 3, seed: int = 0):
+    architecture = architectures.get("dcgan")
+    arch_config = architecture.make_config(TINY_MODEL)
+    training = build_training(architecture, arch_config, SHAPE, make_loss("bce", 0.1), execution, seed)
+    pixels = torch.randint(0, 256, (32, *SHAPE.as_tuple()), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(seed))
+    batches = DeviceBatches(pixels.to(execution.device), batch_size=8, seed=seed)
+    stats = [training.step([batches.next()]).clone() for _ in range(steps)]
+    networks = {"generator": training.generator, "discriminator": training.discriminator}
+    params = {f"{n}.{k}": v.detach().clone() for n, net in networks.items() for k, v in net.state_dict().items()}
+    return (torch.stack(stats) if stats else torch.empty(0, 4)), params
+
+
+def assert_same_training(plain_run, fast_run):
+    plain_stats, plain_params = plain_run
+    fast_stats, fast_params = fast_run
+    torch.testing.assert_close(fast_stats, plain_stats, **LOSS_TOLERANCE)
+    assert plain_params.keys() == fast_params.keys()
+    for name, value in plain_params.items():
+        torch.testing.assert_close(fast_params[name].float(), value.float(), rtol=0, atol=PARAMETER_ATOL, msg=name)
+
+
+def test_the_cpu_fast_path_trains_like_the_plain_step():
+    fast = resolve_execution(ExecutionOptions(), CPU)
+    assert fast.fused_adam and fast.precision == "fp32" and not fast.cuda_graphs
+    channels_last = Execution(CPU, "fp32", channels_last=True, fused_adam=True, cuda_graphs=False, compile=False)
+    reference = run_steps(plain(CPU))
+    assert_same_training(reference, run_steps(fast))
+    assert_same_training(reference, run_steps(channels_last))
+
+
+def test_the_plain_step_really_trains_so_the_comparison_can_fail():
+    stats, params = run_steps(plain(CPU), steps=3)
+    other_stats, other_params = run_steps(plain(CPU), steps=3, seed=1)
+    assert not torch.allclose(stats, other_stats, **LOSS_TOLERANCE)
+    untrained = run_steps(plain(CPU), steps=0)[1]
+    moved = max((params[k].float() - untrained[k].float()).abs().max().item() for k in params)
+    assert moved > 10 * PARAMETER_ATOL
+
+
+def test_bf16_autocast_on_the_cpu_trains_with_finite_losses(tmp_path):
+    result = train(tiny_config(tmp_path / "bf16", steps=2, precision="bf16"), reporter=Reporter())
+    metrics = result.metrics
+    assert all(torch.isfinite(torch.tensor(metrics[k])) for k in ("loss_d", "loss_g"))
+    assert 0 <= metrics["d_real"] <= 1
+
+
+def test_unavailable_cuda_graphs_fall_back_with_one_notice():
+    execution = resolve_execution(ExecutionOptions(cuda_graphs=True, precision="fp16"), CPU)
+    assert not execution.cuda_graphs and execution.precision == "fp32"
+    assert len(execution.notices) == 2 and "CUDA graphs need a CUDA device" in execution.notices[1]
+
+
+def test_a_wrong_precision_is_refused_naming_the_key():
+    from gancli.config import TrainConfig
+    from gancli.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="precision must be one of auto, fp32, bf16, fp16"):
+        TrainConfig(precision="fp8")
+
+
+runner = CliRunner()
+TINY_BENCH = ["bench", "--image-size", "16", "--batch-size", "8", "--steps", "2", "--warmup", "1", "--device", "cpu",
+              "--set", "model.g_channels=64", "--set", "model.d_channels=16", "--set", "model.latent_dim=16"]
+
+
+def test_bench_reports_throughput_memory_and_mode_as_json():
+    result = runner.invoke(app, TINY_BENCH + ["--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["arch"] == "dcgan" and report["image_shape"] == "3x16x16" and report["batch_size"] == 8
+    assert report["images_per_s"] > 0 and report["ms_per_step"] > 0
+    assert report["images_per_s"] == pytest.approx(8 * 1000 / report["ms_per_step"])
+    assert report["peak_memory_mib"] > 0 and report["memory_measure"] == "process peak RSS"
+    assert report["mode"] == "eager, fp32, contiguous, fused adam"
+    assert set(report["final_stats"]) == {"loss_d", "loss_g", "d_real", "d_fake"}
+
+
+def test_bench_prints_a_table_and_notices_what_it_cannot_do():
+    result = runner.invoke(app, TINY_BENCH + ["--cuda-graphs"])
+    assert result.exit_code == 0, result.output
+    assert "CUDA graphs need a CUDA device; running eagerly on cpu" in result.stderr
+    assert "images/s" in result.stdout and "eager, fp32" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--precision", "fp8"], "precision must be one of"),
+    (["--arch", "stylegan"], "unknown architecture 'stylegan'"),
+    (["--set", "steps=3"], "bench takes model.KEY=VALUE only"),
+    (["--set", "model.width=3"], "width"),
+])
+def test_bench_refuses_bad_input_with_one_line(args, message):
+    result = runner.invoke(app, TINY_BENCH + args)
+    assert result.exit_code != 0
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_the_reference_dcgan_makes_64x64_images_and_nothing_else():
+    architecture = architectures.get("dcgan64")
+    config = architecture.make_config({"g_features": 8, "d_features": 8})
+    generator, discriminator = architecture.build(ImageShape(3, 64, 64), config)
+    images = generator(torch.randn(2, config.latent_dim))
+    assert images.shape == (2, 3, 64, 64) and images.abs().max() <= 1
+    assert discriminator(images).shape == (2,)
+    with pytest.raises(ValueError, match="64x64 images only"):
+        architecture.build(ImageShape(3, 32, 32), config)
+
+
+def test_fp16_steps_through_the_grad_scaler_and_keeps_training():
+    fp16 = Execution(CPU, "fp16", channels_last=False, fused_adam=True, cuda_graphs=False, compile=False)
+    stats, params = run_steps(fp16, steps=2)
+    untrained = run_steps(fp16, steps=0)[1]
+    assert torch.isfinite(stats).all()
+    assert any(not torch.equal(params[k], untrained[k]) for k in params if k.startswith("generator."))
+
+
+def test_train_says_how_its_step_runs_and_what_it_could_not_do(tmp_path):
+    args = ["train", "--steps", "1", "--batch-size", "8", "--split", "test", "--device", "cpu", "--cuda-graphs",
+            "--out", str(tmp_path / "run"), "--set", "sample_every=0"]
+    args += [f"--set=model.{key}={value}" for key, value in TINY_MODEL.items()]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "CUDA graphs need a CUDA device; running eagerly on cpu" in result.output
+    assert "step: eager, fp32, contiguous, fused adam" in result.output
