@@ -22,6 +22,9 @@ def capture_state(trainer: "Trainer", checkpoint_id: str) -> TrainingState:
     state.values["data"] = {"epoch": trainer.batches.epoch, "position": trainer.batches.position}
     state.tensors["data.order"] = trainer.batches.order
     state.values["rollbacks"] = trainer.rollbacks
+    scaler = getattr(trainer.step_fn, "scaler", None)
+    if scaler is not None:
+        state.values["grad_scaler"] = scaler.state_dict()  # plain floats and ints
     return state
 
 
@@ -45,6 +48,9 @@ def restore_state(trainer: "Trainer", checkpoint: Path, state: TrainingState) ->
         data = state.values["data"]
         trainer.batches.restore(state.tensors["data.order"], int(data["epoch"]), int(data["position"]))
         trainer.rollbacks = int(state.values.get("rollbacks", 0))
+        scaler = getattr(trainer.step_fn, "scaler", None)
+        if scaler is not None and state.values.get("grad_scaler"):
+            scaler.load_state_dict(state.values["grad_scaler"])
     except CheckpointError:
         raise
     except (KeyError, ValueError, TypeError, RuntimeError) as err:

@@ -118,3 +118,23 @@ def test_a_restored_batch_order_continues_exactly_across_epochs(make):
     resumed.restore(*saved[1:])
     assert all(torch.equal(a, b) for a, b in zip(expected, [resumed.next() for _ in range(6)]))
     assert taken and resumed.epoch == straight.epoch == 2
+
+
+def test_the_grad_scaler_travels_with_the_training_state(tmp_path):
+    # fp16 (CUDA only) steps through a grad scaler; its scale and growth counter must survive a
+    # resume. The scaler is the one the fp16 step would use, on the CPU device.
+    from gancli.trainer_state import capture_state, restore_state
+    from gancli.train import Trainer
+
+    first = Trainer(tiny_config(tmp_path / "a", steps=1), Reporter())
+    first.step_fn.scaler = torch.amp.GradScaler("cpu", init_scale=512.0, growth_interval=3)
+    first.step_fn.scaler.scale(torch.ones(1))  # the scale tensor is made on first use
+    first.step_fn.scaler.update(256.0)
+    state = capture_state(first, "id")
+    assert state.values["grad_scaler"]["scale"] == 256.0
+
+    second = Trainer(tiny_config(tmp_path / "b", steps=1), Reporter())
+    second.step_fn.scaler = torch.amp.GradScaler("cpu")
+    first.save()
+    restore_state(second, first.run.last_checkpoint, state)
+    assert second.step_fn.scaler.state_dict() == first.step_fn.scaler.state_dict()
