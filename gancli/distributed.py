@@ -226,7 +226,7 @@ def launch_local(nproc: int, argv: list[str]) -> int:
         raise ConfigError(f"--nproc must be positive, got {nproc}")
     if launched_by_torchrun():
         raise ConfigError("--nproc launches torchrun itself; under torchrun, drop --nproc")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+    command = [sys.executable, "-m", "gancli.distributed", "--standalone",
                f"--nproc-per-node={nproc}", "-m", "gancli", *without_nproc(argv)]
     try:
         return subprocess.call(command)
@@ -245,3 +245,21 @@ def without_nproc(argv: list[str]) -> list[str]:
             kept.append(arg)
     return kept
 
+
+
+def torchrun(args: list[str]) -> int:
+    """torchrun with `args`, returning the first failed rank's exit code (130 after Ctrl-C, say)
+    where torchrun would print its own traceback and exit with 1; the rank has said why."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    try:
+        run(parse_args(args))
+    except ChildFailedError as err:
+        _, failure = err.get_first_failure()
+        return failure.exitcode if failure.exitcode > 0 else 1
+    return 0
+
+
+if __name__ == "__main__":  # what `gancli train --nproc N` runs
+    sys.exit(torchrun(sys.argv[1:]))
