@@ -7,6 +7,10 @@ gather each batch on the host into pinned memory, and only the batch crosses to 
 Both drop the last incomplete batch of an epoch, so every step has the same shape. Both keep
 their order as a generator, the epoch's permutation and the position in it, which a checkpoint
 saves and `restore` puts back for an exact resume.
+
+Under data parallelism every rank draws the same permutation (same seed) and `next` returns
+this rank's share of the global batch: rank r of n takes the r-th of n equal slices. The saved
+order, epoch and position describe global batches, so they mean the same on any number of ranks.
 """
 
 from __future__ import annotations
@@ -19,12 +23,21 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from gancli.images import to_unit_range
 
 
+def _share(batch_size: int, rank: int, ranks: int) -> tuple[int, int]:
+    """(offset, size) of rank `rank`'s slice of a global batch."""
+    if batch_size % ranks:
+        raise ValueError(f"{batch_size} images per batch do not split evenly over {ranks} processes")
+    size = batch_size // ranks
+    return rank * size, size
+
+
 class DeviceBatches:
-    def __init__(self, pixels: torch.Tensor, batch_size: int, seed: int):
+    def __init__(self, pixels: torch.Tensor, batch_size: int, seed: int, rank: int = 0, ranks: int = 1):
         if pixels.shape[0] < batch_size:
             raise ValueError(f"the dataset has {pixels.shape[0]} images, fewer than one batch of {batch_size}")
         self.pixels = pixels
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # global: all ranks together
+        self.offset, self.share = _share(batch_size, rank, ranks)
         self.steps_per_epoch = pixels.shape[0] // batch_size
         self.rng = torch.Generator(device=pixels.device).manual_seed(seed)
         self.epoch = 0
@@ -35,13 +48,13 @@ class DeviceBatches:
         return torch.randperm(self.pixels.shape[0], generator=self.rng, device=self.pixels.device)
 
     def next(self) -> torch.Tensor:
-        """The next batch as floats in [-1, 1], (batch_size, C, H, W)."""
+        """This rank's share of the next batch as floats in [-1, 1], (share, C, H, W)."""
         if self.position == self.steps_per_epoch:
             self.epoch += 1
             self.position = 0
             self.order = self._permutation()
-        start = self.position * self.batch_size
-        indices = self.order[start:start + self.batch_size]
+        start = self.position * self.batch_size + self.offset
+        indices = self.order[start:start + self.share]
         self.position += 1
         return to_unit_range(self.pixels[indices])
 
@@ -78,18 +91,22 @@ class _EpochOrder(Sampler):
 
     def __iter__(self):
         order, size = self.batches.order, self.batches.batch_size
+        offset, share = self.batches.offset, self.batches.share
         for position in range(self.batches.position, self.batches.steps_per_epoch):
-            yield order[position * size:(position + 1) * size].tolist()
+            start = position * size + offset
+            yield order[start:start + share].tolist()
 
 
 class StreamedBatches:
     """The `DeviceBatches` interface over a host-resident dataset, for when it exceeds the budget."""
 
-    def __init__(self, pixels: torch.Tensor, batch_size: int, seed: int, device: torch.device, workers: int = 2):
+    def __init__(self, pixels: torch.Tensor, batch_size: int, seed: int, device: torch.device, workers: int = 2,
+                 rank: int = 0, ranks: int = 1):
         if pixels.shape[0] < batch_size:
             raise ValueError(f"the dataset has {pixels.shape[0]} images, fewer than one batch of {batch_size}")
         self.pixels = pixels
         self.batch_size = batch_size
+        self.offset, self.share = _share(batch_size, rank, ranks)
         self.device = torch.device(device)
         self.steps_per_epoch = pixels.shape[0] // batch_size
         self.rng = torch.Generator().manual_seed(seed)
@@ -103,7 +120,7 @@ class StreamedBatches:
         self._iterator = iter(self.loader)
 
     def next(self) -> torch.Tensor:
-        """The next batch as floats in [-1, 1], (batch_size, C, H, W), on the training device."""
+        """This rank's share of the next batch as floats in [-1, 1], on the training device."""
         if self.position == self.steps_per_epoch:
             self.epoch += 1
             self.position = 0
@@ -123,12 +140,13 @@ Batches = Union[DeviceBatches, StreamedBatches]
 
 
 def make_batches(pixels: torch.Tensor, batch_size: int, seed: int, device: torch.device, budget_mb: int,
-                 workers: int, say: Callable[[str], None] | None = None) -> Batches:
-    """On the device when the dataset fits `budget_mb`, else streamed from the host."""
+                 workers: int, say: Callable[[str], None] | None = None, rank: int = 0, ranks: int = 1) -> Batches:
+    """On the device when the dataset fits `budget_mb`, else streamed from the host; rank
+    `rank` of `ranks` gets its share of each batch."""
     size_mb = pixels.numel() * pixels.element_size() / 2**20
     if size_mb <= budget_mb:
-        return DeviceBatches(pixels.to(device), batch_size, seed)
+        return DeviceBatches(pixels.to(device), batch_size, seed, rank, ranks)
     if say is not None:
         say(f"the dataset ({size_mb:,.0f} MB) exceeds data_budget_mb ({budget_mb:,} MB): "
             f"streaming batches from the host with {workers} worker{'s' if workers != 1 else ''}")
-    return StreamedBatches(pixels, batch_size, seed, device, workers)
+    return StreamedBatches(pixels, batch_size, seed, device, workers, rank, ranks)

@@ -34,7 +34,8 @@ class TrainConfig:
     data_workers: int = 2             # loader processes when a dataset streams from the host
     epochs: int = 5
     steps: int | None = None          # when set, wins over epochs
-    batch_size: int = 64              # the seed's notebook trains with 64
+    batch_size: int = 64              # the seed's notebook trains with 64; under torchrun, all ranks together
+    sync_bn: bool = False             # under torchrun: batch-norm statistics over the global batch (CUDA only)
     lr: float | None = None           # None: the architecture's lr_g and lr_d
     loss: str | None = None           # None: the architecture's default loss
     smooth: float = 0.1               # one-sided label smoothing: real targets are 1 - smooth

@@ -2,6 +2,11 @@
 
 The step returns its statistics as a tensor on the device and never reads values back to the
 host; the trainer reads the accumulated statistics only every `log_every` steps.
+
+Under data parallelism `generator` and `discriminator` are the DistributedDataParallel wrappers
+and `own_discriminator` the network inside: the generator's update and the penalties run D
+unwrapped, so a pass that computes no D gradients (or discards them) leaves no wrapper waiting
+for an all-reduce.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ class GANStep:
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: GANLoss,
                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                  sample_latent, d_steps: int = 1, penalties: Sequence[Penalty] = (),
-                 scaler: torch.amp.GradScaler | None = None):
+                 scaler: torch.amp.GradScaler | None = None, own_discriminator: nn.Module | None = None):
         self.generator = generator
         self.discriminator = discriminator
         self.loss = loss
@@ -32,24 +37,27 @@ class GANStep:
         self.penalties = tuple(penalties)   # the loss's and the architecture's, e.g. a gradient penalty
         self.scaler = scaler  # fp16 only: scales losses so small gradients survive
         self.generator_params = [p for p in generator.parameters() if p.requires_grad]
+        self.own_discriminator = own_discriminator or discriminator
 
     def __call__(self, real_batches: Sequence[torch.Tensor]) -> torch.Tensor:
         """Train on `d_steps` real batches; returns (loss_d, loss_g, d_real, d_fake), detached."""
         G, D = self.generator, self.discriminator
 
         # (1) Update D, once per real batch: tell real images from fakes (plus any penalties).
-        for real in real_batches:
-            fake = G(self.sample_latent(real.shape[0]))
+        for index, real in enumerate(real_batches):
+            # Only the last fakes train G; earlier ones need no graph (nor a gradient all-reduce).
+            with torch.set_grad_enabled(index == len(real_batches) - 1):
+                fake = G(self.sample_latent(real.shape[0]))
             real_logits = D(real)
             fake_logits = D(fake.detach())
             loss_d = self.loss.discriminator(real_logits, fake_logits)
             for penalty in self.penalties:
-                loss_d = loss_d + penalty(D, real, fake.detach())
+                loss_d = loss_d + penalty(self.own_discriminator, real, fake.detach())
             self.opt_d.zero_grad(set_to_none=True)
             self._update(loss_d, self.opt_d)
 
         # (2) Update G: make D score the last fakes as real.
-        fake_logits_for_g = D(fake)
+        fake_logits_for_g = self.own_discriminator(fake)
         loss_g = self.loss.generator(fake_logits_for_g)
         self.opt_g.zero_grad(set_to_none=True)
         # Gradients for G's parameters only: D's weight gradients would be wasted work here.

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from gancli.architectures import ArchConfig, Architecture
+from gancli.distributed import World
 from gancli.execution import Execution
 from gancli.graph_step import GraphedStep
 from gancli.losses import GANLoss
@@ -95,8 +96,10 @@ class Training:
 
 
 def build_training(architecture: Architecture, arch_config: ArchConfig, shape: ImageShape, loss: GANLoss,
-                   execution: Execution, seed: int, notify: Callable[[str], None] = print) -> Training:
-    """Fresh networks for `shape` initialised from `seed`, their optimisers and the step.
+                   execution: Execution, seed: int, notify: Callable[[str], None] = print,
+                   world: World | None = None, sync_bn: bool = False) -> Training:
+    """Fresh networks for `shape` initialised from `seed`, their optimisers and the step; under
+    data parallelism (`world`) the step trains DistributedDataParallel replicas on this rank's share.
 
     Raises ValueError when the architecture cannot make `shape`.
     """
@@ -116,8 +119,13 @@ def build_training(architecture: Architecture, arch_config: ArchConfig, shape: I
 
     latent_rng = torch.Generator(device=device).manual_seed(seed + 1)
 
+    world = world or World(device=device)
+
     def sample_latent(n: int) -> torch.Tensor:
-        return architecture.sample_latent(n, arch_config, generator=latent_rng, device=device)
+        # Every rank draws the whole batch's latents from the same stream and keeps its own
+        # slice: the noise differs per rank, and the stream is the same on any number of ranks.
+        latents = architecture.sample_latent(n * world.size, arch_config, generator=latent_rng, device=device)
+        return latents[world.rank * n:(world.rank + 1) * n]
 
     step_g: nn.Module = generator
     step_d: nn.Module = discriminator
@@ -127,7 +135,10 @@ def build_training(architecture: Architecture, arch_config: ArchConfig, shape: I
         step_g, step_d = CompiledNetwork(step_g, notify), CompiledNetwork(step_d, notify)
     scaler = torch.amp.GradScaler(device.type) if execution.precision == "fp16" else None
     penalties = [*loss.penalties(), *architecture.penalties(arch_config)]
-    step = GANStep(step_g, step_d, loss, opt_g, opt_d, sample_latent, architecture.d_steps, penalties, scaler=scaler)
+    own_d = step_d
+    step_g, step_d = world.replicate(step_g, sync_bn), world.replicate(step_d, sync_bn)
+    step = GANStep(step_g, step_d, loss, opt_g, opt_d, sample_latent, architecture.d_steps, penalties, scaler=scaler,
+                   own_discriminator=own_d)
     if execution.cuda_graphs:
         step = GraphedStep(step, (opt_g, opt_d), generators=(latent_rng,), notify=notify)
     return Training(generator, discriminator, opt_g, opt_d, step, execution, latent_rng)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import signal
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,11 +28,13 @@ from gancli.checkpoint import CheckpointInfo, save_checkpoint
 from gancli.config import TrainConfig
 from gancli.data import load_images
 from gancli.device import resolve_device
+from gancli.distributed import ParameterDigests, World, join
 from gancli.ema import GeneratorEMA
 from gancli.errors import ConfigError, GancliError
 from gancli.execution import ExecutionOptions, resolve_execution
 from gancli.fileio import replace_with_copy
-from gancli.guards import DivergenceGuard, StopSignals, TrainingDiverged, TrainingInterrupted, divergence_message
+from gancli.guards import (EXIT_CODES, DivergenceGuard, StopSignals, TrainingDiverged, TrainingInterrupted,
+                           divergence_message)
 from gancli.images import save_grid, to_uint8
 from gancli.losses import make_loss
 from gancli.progress import Reporter, default_reporter
@@ -62,10 +65,12 @@ class Trainer:
     """Everything one run needs, built from its config; `run_loop()` trains it."""
 
     def __init__(self, config: TrainConfig, reporter: Reporter | None = None, overwrite: bool = False,
-                 resume: ResumePoint | None = None, feature_extractor=None):
+                 resume: ResumePoint | None = None, feature_extractor=None, world: World | None = None):
         self.config = config
-        self.reporter = reporter or Reporter()
-        self.device = resolve_device(config.device)
+        # Under torchrun every rank builds the same Trainer; rank 0 alone reports and writes.
+        self.world = world or World(device=resolve_device(config.device))
+        self.reporter = (reporter or Reporter()) if self.world.is_main else Reporter()
+        self.device = self.world.device
         seed_everything(config.seed)
 
         self.architecture = architectures.get(config.arch)
@@ -81,12 +86,13 @@ class Trainer:
         self.changes = check_compatible(resume, config, self.architecture.config_dict(self.arch_config)) \
             if resume is not None else []
 
-        images = load_images(config, self.reporter.message)
+        images = self.world.main_first(lambda: load_images(config, self.reporter.message))  # one download
         self.shape = images.shape
         self.dataset_images = images.pixels.shape[0]
         try:
             self.batches = make_batches(images.pixels, config.batch_size, config.seed, self.device,
-                                        config.data_budget_mb, config.data_workers, self.reporter.message)
+                                        config.data_budget_mb, config.data_workers, self.reporter.message,
+                                        self.world.rank, self.world.size)
         except ValueError as err:
             raise ConfigError(f"batch_size: {err}") from None
         self.training = self._build_training()
@@ -96,6 +102,7 @@ class Trainer:
         self.step_fn = self.training.step
         self.ema = GeneratorEMA(self.generator, config.ema_decay, config.ema_start) if config.ema_decay else None
         self.guard = DivergenceGuard(self.device)
+        self.digests = ParameterDigests(self.world)
 
         self.steps_per_epoch = max(1, self.batches.steps_per_epoch // self.architecture.d_steps)
         self.total_steps = config.steps or config.epochs * self.steps_per_epoch
@@ -107,14 +114,15 @@ class Trainer:
         self.step = 0
         self.rollbacks = 0
         if resume is None:
-            out = Path(config.out) if config.out else default_run_dir(config.arch, config.data)
+            out = Path(self.world.share_text(config.out or str(default_run_dir(config.arch, config.data))))
             self.config = dataclasses.replace(config, out=str(out))
-            self.run = RunFolder.create(out, self.config.to_yaml(), overwrite=overwrite)
+            self.run = RunFolder(out)
+            self.world.on_main(lambda: RunFolder.create(out, self.config.to_yaml(), overwrite=overwrite))
         else:
             self.config = dataclasses.replace(config, out=str(resume.run_dir))
             self.resume_from(resume)
         self.evaluator = None
-        if config.eval_every:
+        if config.eval_every and self.world.is_main:
             from gancli.best_checkpoint import BestCheckpointTracker
 
             self.evaluator = BestCheckpointTracker(self, feature_extractor)
@@ -129,7 +137,8 @@ class Trainer:
             if point.info.hparams.get(key) != getattr(self.arch_config, key):
                 for group in optimizer.param_groups:
                     group["lr"] = getattr(self.arch_config, key)
-        self.run = RunFolder.reopen(point.run_dir, self.config.to_yaml(), self.step)
+        self.run = RunFolder(point.run_dir)
+        self.world.on_main(lambda: RunFolder.reopen(point.run_dir, self.config.to_yaml(), self.step))
         for reason in point.skipped:
             self.reporter.message(f"Skipped a newer checkpoint: {reason}")
         self.reporter.message(f"Resuming {point.run_dir} at step {self.step} from {point.checkpoint}")
@@ -138,12 +147,13 @@ class Trainer:
 
     def _build_training(self) -> Training:
         options = ExecutionOptions(self.config.precision, self.config.cuda_graphs, self.config.compile)
-        execution = resolve_execution(options, self.device)
+        execution = self.world.supported(resolve_execution(options, self.device))
         for notice in execution.notices:
             self.reporter.message(notice)
         try:
             return build_training(self.architecture, self.arch_config, self.shape, self.loss, execution,
-                                  self.config.seed, notify=self.reporter.message)
+                                  self.config.seed, notify=self.reporter.message, world=self.world,
+                                  sync_bn=self.config.sync_bn)
         except ValueError as err:
             raise ConfigError(f"arch {self.config.arch} cannot make {self.shape} images: {err}") from None
 
@@ -176,6 +186,10 @@ class Trainer:
         """
         if not self.check_health(self.step):
             return False
+        self.world.on_main(self.write_checkpoint)
+        return True
+
+    def write_checkpoint(self) -> None:
         checkpoint_id = uuid.uuid4().hex
         info, state = self.checkpoint_info(checkpoint_id), capture_state(self, checkpoint_id)
         weights, state_path = self.run.checkpoint_path(self.step), self.run.state_path(self.step)
@@ -189,10 +203,11 @@ class Trainer:
             raise GancliError(f"cannot write a checkpoint in {self.run.checkpoints}: {err.strerror or err}; "
                               f"the previous checkpoint is intact") from None
         self.run.prune(self.config.keep_last)
-        return True
 
     @torch.no_grad()
     def save_samples(self) -> None:
+        if not self.world.is_main:
+            return
         # Eval mode uses batch norm's running statistics: the generator as `sample` will see it.
         self.generator.eval()
         images = to_uint8(self.generator(self.fixed_latent))
@@ -206,7 +221,7 @@ class Trainer:
 
     def check_health(self, step: int, probe: list[float] | None = None) -> bool:
         """True when nothing went non-finite; otherwise stop, or roll back and return False."""
-        bad_step, finite = probe if probe is not None else self.guard.probe(self.parameters()).tolist()
+        bad_step, finite = probe if probe is not None else self.probe().tolist()
         if bad_step < 0 and finite:
             return True
         problem = divergence_message(int(bad_step), step)
@@ -233,7 +248,8 @@ class Trainer:
         self.training.state_replaced()
         self.guard.reset()
         self.start_interval()
-        self.run.truncate_metrics(self.step)
+        if self.world.is_main:
+            self.run.truncate_metrics(self.step)
         self.reporter.message(f"{problem}; rolled back to step {self.step} with learning rates "
                               f"lr_g {lowered[0][0]:.3g}, lr_d {lowered[1][0]:.3g} "
                               f"(rollback {self.rollbacks} of {self.config.max_rollbacks})")
@@ -250,18 +266,37 @@ class Trainer:
             self.ema.update(self.step)
         self.interval_steps += 1
         self.reporter.advance(self.step, self.epoch)
+        self.digests.record(self.step, self.parameters())
+
+    def probe(self) -> torch.Tensor:
+        """The divergence guard's probe, agreed by all ranks: the latest bad step any rank saw,
+        and finite only where every rank's weights are."""
+        probe = self.guard.probe(self.parameters())
+        if self.world.distributed:
+            flip = torch.tensor([1.0, -1.0], device=self.device)  # the max of -finite is -(its min)
+            probe = self.world.all_reduce_(probe * flip, op=torch.distributed.ReduceOp.MAX) * flip
+        return probe
+
+    def agreed_signal(self, signals: StopSignals) -> signal.Signals | None:
+        """The signal any rank received, so all stop after the same step."""
+        received = signals.received.value if signals.received else 0
+        if self.world.distributed:
+            (received,) = self.world.agree_max([received])
+        return signal.Signals(received) if received else None
 
     def log_interval(self) -> bool:
         """Log the interval's mean statistics; False when it diverged and the run rolled back."""
-        probe = self.guard.probe(self.parameters())
-        *means, bad_step, finite = torch.cat([self.totals / self.interval_steps, probe]).tolist()  # one sync
+        probe = self.probe()
+        totals = self.world.all_reduce_(self.totals) / self.world.size
+        *means, bad_step, finite = torch.cat([totals / self.interval_steps, probe]).tolist()  # one sync
         healthy = self.check_health(self.step, [bad_step, finite])
         if healthy:
             elapsed = time.perf_counter() - self.interval_start
             images = self.interval_steps * self.config.batch_size * self.architecture.d_steps
             self.metrics = {"step": self.step, "epoch": self.epoch, **dict(zip(STAT_NAMES, means)),
                             "images_per_s": images / elapsed}
-            self.run.log_metrics(self.metrics)
+            if self.world.is_main:
+                self.run.log_metrics(self.metrics)
             self.reporter.metrics(self.metrics)
         self.start_interval()
         return healthy
@@ -280,6 +315,7 @@ class Trainer:
             with StopSignals() as signals:
                 while self.step < self.total_steps:
                     self.train_step()
+                    stop = self.agreed_signal(signals)
                     last = self.step == self.total_steps
                     if (self.step % config.log_every == 0 or last) and not self.log_interval():
                         continue
@@ -288,13 +324,13 @@ class Trainer:
                     if self.evaluator and (self.step % config.eval_every == 0 or last):
                         self.evaluator(self)
                     checkpoint_due = config.checkpoint_every and self.step % config.checkpoint_every == 0
-                    if (checkpoint_due or last or signals.received) and not self.save():
+                    if (checkpoint_due or last or stop) and not self.save():
                         continue
-                    if signals.received and not last:
+                    if stop and not last:
                         raise TrainingInterrupted(
-                            f"stopped by {signals.received.name} at step {self.step}; checkpoint: "
+                            f"stopped by {stop.name} at step {self.step}; checkpoint: "
                             f"{self.run.last_checkpoint}; continue with: gancli train --resume {self.run.root}",
-                            exit_code=signals.exit_code)
+                            exit_code=EXIT_CODES.get(stop, 1))
         finally:
             self.reporter.stop()
         return RunResult(self.run.root, self.run.last_checkpoint, self.step, self.metrics)
@@ -307,6 +343,10 @@ def train(config: TrainConfig, reporter: Reporter | None = None, overwrite: bool
     `feature_extractor` replaces the FID network of `eval_every` (a small stand-in, or another)."""
     if resume is not None and not isinstance(resume, ResumePoint):
         resume = find_resume_point(Path(resume))
-    trainer = Trainer(config, reporter if reporter is not None else default_reporter(),
-                      overwrite=overwrite, resume=resume, feature_extractor=feature_extractor)
-    return trainer.run_loop()
+    world = join(resolve_device(config.device), config.sync_bn)
+    try:
+        trainer = Trainer(config, reporter if reporter is not None else default_reporter(), overwrite=overwrite,
+                          resume=resume, feature_extractor=feature_extractor, world=world)
+        return trainer.run_loop()
+    finally:
+        world.close()

@@ -29,7 +29,10 @@ class GancliGroup(TyperGroup):
         except GancliError as err:
             if debug_enabled(ctx):
                 raise
-            typer.echo(f"{err.label}: {err}", err=True)
+            from gancli.distributed import error_line  # torch loads only when a command needs it
+            line = error_line(err)
+            if line:
+                typer.echo(line, err=True)
             raise typer.Exit(err.exit_code) from None
 
 

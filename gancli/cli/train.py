@@ -20,7 +20,7 @@ def train(
     channels: Annotated[Optional[int], typer.Option("--channels", help="Convert images to 1 or 3 channels.")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Passes over the dataset.", show_default="5")] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", help="Generator updates; wins over --epochs.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Images per batch.", show_default="64")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Images per batch; under torchrun the global batch, split evenly over the processes.", show_default="64")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate of both networks; default: the architecture's.")] = None,
     loss: Annotated[Optional[str], typer.Option("--loss", help="Loss name; default: the architecture's.")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed.", show_default="0")] = None,
@@ -40,8 +40,16 @@ def train(
     eval_num: Annotated[Optional[int], typer.Option("--eval-num", help="Images per FID evaluation.", show_default="5000")] = None,
     inception: Annotated[Optional[Path], typer.Option("--inception", help="FID network weights (pytorch-fid .pth or TorchScript); default: found or downloaded.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse an --out folder that already holds a run.")] = False,
+    sync_bn: Annotated[Optional[bool], typer.Option("--sync-bn/--no-sync-bn", help="Under torchrun: batch-norm statistics over the global batch (CUDA only).", show_default="no-sync-bn")] = None,
+    nproc: Annotated[Optional[int], typer.Option("--nproc", help="Train data-parallel in N processes on this machine (launches torchrun).")] = None,
 ):
     """Train a GAN and write a run folder: config, metrics, sample grids and checkpoints."""
+    if nproc is not None:
+        import sys
+
+        from gancli.distributed import launch_local
+        raise typer.Exit(launch_local(nproc, sys.argv[1:]))
+    from gancli.distributed import env_rank
     from gancli.resume import plan_run
     from gancli.train import train as run_training
 
@@ -50,8 +58,10 @@ def train(
              "loss": loss, "seed": seed, "device": device, "out": str(out) if out else None,
              "checkpoint_every": checkpoint_every, "keep_last": keep_last, "ema_decay": ema_decay, "on_nan": on_nan,
              "eval_every": eval_every, "eval_num": eval_num, "inception": str(inception) if inception else None,
-             "precision": precision, "cuda_graphs": cuda_graphs, "compile": compile}
+             "precision": precision, "cuda_graphs": cuda_graphs, "compile": compile, "sync_bn": sync_bn}
     plan = plan_run(resume, config, set_values or [], flags, overwrite)
     result = run_training(plan.config, overwrite=plan.overwrite, resume=plan.resume)
+    if env_rank() != 0:
+        return
     typer.echo(f"Trained {result.steps} steps; run folder: {result.out}")
     typer.echo(f"Checkpoint: {result.last_checkpoint}")
