@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gancli.cli.datasets import DataRootOpt, show_datasets
@@ -30,8 +31,7 @@ COLUMNS = {
 def _row(kind: str, row: dict[str, Any]) -> list[str]:
     cells = [row["name"], row["package"], row["version"]]
     if row["status"] != "ok":
-        blanks = [""] * len(COLUMNS[kind])
-        return cells + blanks + [f"[red]broken: {row['error']}[/red]"]
+        return cells + [""] * len(COLUMNS[kind]) + ["[red]broken (see below)[/red]"]
     return cells + [cell(row) for _, cell in COLUMNS[kind]] + [row["description"]]
 
 
@@ -59,3 +59,8 @@ def list_plugins(
         for row in rows:
             table.add_row(*_row(kind, row))
         console.print(table)
+        # Errors go below the table, whole: a narrow terminal would cut them off inside it.
+        for row in rows:
+            if row["status"] != "ok":
+                detail = escape(f"{row['name']} from {row['package']} {row['version']}: {row['error']}")
+                console.print(f"[red]broken:[/red] {detail}", highlight=False, soft_wrap=True)
