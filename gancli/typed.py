@@ -7,6 +7,7 @@ config file is caught before any work starts.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from typing import Any, Mapping, TypeVar
@@ -14,6 +15,9 @@ from typing import Any, Mapping, TypeVar
 from gancli.errors import ConfigError
 
 D = TypeVar("D")
+
+# YAML 1.1 reads "1e-3" (no dot in the mantissa) as a string; a float field takes it as the number.
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def _check(value: Any, annotation: Any, key: str) -> Any:
@@ -41,6 +45,8 @@ def _check(value: Any, annotation: Any, key: str) -> Any:
             return value
     elif annotation is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
             return float(value)
     elif annotation is str:
         if isinstance(value, str):

@@ -35,6 +35,23 @@ def test_wrong_types_are_named(tmp_path):
         resolve_config(None, ["steps=true"], {})
 
 
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
+    # YAML 1.1 reads 1e-3 as a string; users write learning rates that way.
+    config = resolve_config(write(tmp_path, "lr: 1e-3\nmodel:\n  lr_g: 5E-4\n"), ["ema_decay=9.99e-1"], {})
+    assert config.lr == 0.001 and config.ema_decay == 0.999
+    assert architectures_config("dcgan", config.model).lr_g == 0.0005
+    with pytest.raises(ConfigError, match="lr: expected float, got str '1e'"):
+        resolve_config(None, ["lr=1e"], {})
+    with pytest.raises(ConfigError, match="batch_size: expected int, got str '1e3'"):
+        resolve_config(None, ["batch_size=1e3"], {})
+
+
+def architectures_config(name, model):
+    from gancli.architectures import architectures
+
+    return architectures.get(name).make_config(model)
+
+
 def test_invalid_values_are_named():
     with pytest.raises(ConfigError, match="batch_size must be positive"):
         TrainConfig(batch_size=0)
