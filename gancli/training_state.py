@@ -68,6 +68,16 @@ def restore_optimizer(name: str, optimizer: torch.optim.Optimizer, state: Traini
         optimizer.load_state_dict({"state": slots, "param_groups": groups})
     except (ValueError, KeyError, RuntimeError) as err:
         raise CheckpointError(f"optimiser state {name} does not fit the networks: {err}") from None
+    _match_layouts(optimizer)
+
+
+def _match_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give each per-parameter slot its parameter's memory layout (channels-last weights). Saved
+    slots come back contiguous, and a fused kernel then runs differently than before the save."""
+    for parameter, slots in optimizer.state.items():
+        for slot, value in slots.items():
+            if isinstance(value, torch.Tensor) and value.shape == parameter.shape and value.stride() != parameter.stride():
+                slots[slot] = torch.empty_like(parameter, dtype=value.dtype).copy_(value)
 
 
 def rng_state(state: TrainingState, latent: torch.Generator, data: torch.Generator) -> None:
