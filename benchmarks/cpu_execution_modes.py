@@ -21,10 +21,10 @@ from gancli.execution import Execution
 CPU = torch.device("cpu")
 MODES = {
     "plain": Execution(CPU, "fp32", channels_last=False, fused_adam=False, cuda_graphs=False, compile=False),
-    "fused adam (default)": Execution(CPU, "fp32", channels_last=False, fused_adam=True, cuda_graphs=False, compile=False),
-    "channels-last": Execution(CPU, "fp32", channels_last=True, fused_adam=True, cuda_graphs=False, compile=False),
-    "bf16": Execution(CPU, "bf16", channels_last=False, fused_adam=True, cuda_graphs=False, compile=False),
-    "compiled": Execution(CPU, "fp32", channels_last=False, fused_adam=True, cuda_graphs=False, compile=True),
+    "fused adam": Execution(CPU, "fp32", channels_last=False, fused_adam=True, cuda_graphs=False, compile=False),
+    "channels-last (default)": Execution(CPU, "fp32", channels_last=True, fused_adam=True, cuda_graphs=False, compile=False),
+    "bf16": Execution(CPU, "bf16", channels_last=True, fused_adam=True, cuda_graphs=False, compile=False),
+    "compiled": Execution(CPU, "fp32", channels_last=True, fused_adam=True, cuda_graphs=False, compile=True),
 }
 
 

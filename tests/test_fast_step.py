@@ -55,11 +55,11 @@ def assert_same_training(plain_run, fast_run):
 
 def test_the_cpu_fast_path_trains_like_the_plain_step():
     fast = resolve_execution(ExecutionOptions(), CPU)
-    assert fast.fused_adam and fast.precision == "fp32" and not fast.cuda_graphs
-    channels_last = Execution(CPU, "fp32", channels_last=True, fused_adam=True, cuda_graphs=False, compile=False)
+    assert fast.fused_adam and fast.channels_last and fast.precision == "fp32" and not fast.cuda_graphs
+    contiguous = Execution(CPU, "fp32", channels_last=False, fused_adam=True, cuda_graphs=False, compile=False)
     reference = run_steps(plain(CPU))
     assert_same_training(reference, run_steps(fast))
-    assert_same_training(reference, run_steps(channels_last))
+    assert_same_training(reference, run_steps(contiguous))
 
 
 def test_the_plain_step_really_trains_so_the_comparison_can_fail():
@@ -105,7 +105,7 @@ def test_bench_reports_throughput_memory_and_mode_as_json():
     assert report["images_per_s"] > 0 and report["ms_per_step"] > 0
     assert report["images_per_s"] == pytest.approx(8 * 1000 / report["ms_per_step"])
     assert report["peak_memory_mib"] > 0 and report["memory_measure"] == "process peak RSS"
-    assert report["mode"] == "eager, fp32, contiguous, fused adam"
+    assert report["mode"] == "eager, fp32, channels-last, fused adam"
     assert set(report["final_stats"]) == {"loss_d", "loss_g", "d_real", "d_fake"}
 
 
@@ -154,4 +154,4 @@ def test_train_says_how_its_step_runs_and_what_it_could_not_do(tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "CUDA graphs need a CUDA device; running eagerly on cpu" in result.output
-    assert "step: eager, fp32, contiguous, fused adam" in result.output
+    assert "step: eager, fp32, channels-last, fused adam" in result.output
