@@ -1,5 +1,6 @@
 import pytest
 
+from gancli.architectures import architectures
 from gancli.config import TrainConfig, resolve_config
 from gancli.errors import ConfigError
 
@@ -39,17 +40,11 @@ def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
     # YAML 1.1 reads 1e-3 as a string; users write learning rates that way.
     config = resolve_config(write(tmp_path, "lr: 1e-3\nmodel:\n  lr_g: 5E-4\n"), ["ema_decay=9.99e-1"], {})
     assert config.lr == 0.001 and config.ema_decay == 0.999
-    assert architectures_config("dcgan", config.model).lr_g == 0.0005
+    assert architectures.get("dcgan").make_config(config.model).lr_g == 0.0005
     with pytest.raises(ConfigError, match="lr: expected float, got str '1e'"):
         resolve_config(None, ["lr=1e"], {})
     with pytest.raises(ConfigError, match="batch_size: expected int, got str '1e3'"):
         resolve_config(None, ["batch_size=1e3"], {})
-
-
-def architectures_config(name, model):
-    from gancli.architectures import architectures
-
-    return architectures.get(name).make_config(model)
 
 
 def test_invalid_values_are_named():
@@ -60,8 +55,6 @@ def test_invalid_values_are_named():
 
 
 def test_model_keys_are_checked_against_the_architecture():
-    from gancli.architectures import architectures
-
     dcgan = architectures.get("dcgan")
     assert dcgan.make_config({"latent_dim": 64}).latent_dim == 64
     with pytest.raises(ConfigError, match="unknown key model.depth"):
