@@ -42,6 +42,11 @@ class GANLoss:
         """Terms the training step adds to the discriminator's loss; none by default."""
         return []
 
+    def mean_output(self, logits: torch.Tensor) -> torch.Tensor:
+        """D's mean output as this loss reads it, logged as `d_real` and `d_fake`: by default
+        the mean raw score (a critic's scores are not probabilities)."""
+        return logits.mean()
+
 
 class NonSaturatingBCE(GANLoss):
     """The seed's loss: sigmoid cross-entropy, real targets 1 - smooth (one-sided smoothing),
@@ -57,6 +62,9 @@ class NonSaturatingBCE(GANLoss):
 
     def generator(self, fake_logits):
         return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+    def mean_output(self, logits):
+        return torch.sigmoid(logits).mean()  # D's mean probability that the images are real
 
 
 class Hinge(GANLoss):

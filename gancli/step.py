@@ -66,8 +66,8 @@ class GANStep:
         return torch.stack([
             loss_d.detach(),
             loss_g.detach(),
-            torch.sigmoid(real_logits.detach()).mean(),
-            torch.sigmoid(fake_logits.detach()).mean(),
+            self.loss.mean_output(real_logits.detach()),
+            self.loss.mean_output(fake_logits.detach()),
         ]).float()
 
     def _update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, inputs=None) -> None:

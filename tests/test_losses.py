@@ -8,6 +8,7 @@ from gancli.checkpoint import read_info
 from gancli.errors import RegistryError
 from gancli.losses import losses, make_loss
 from gancli.progress import Reporter
+from gancli.step import GANStep
 from gancli.train import train
 
 
@@ -79,3 +80,25 @@ def test_an_unknown_loss_names_the_available_ones(tmp_path):
     with pytest.raises(RegistryError, match="unknown loss 'wgan'; available: bce, hinge, wgan-gp"):
         train(tiny_config(tmp_path / "run", loss="wgan"))
     assert not (tmp_path / "run").exists()
+
+
+class ConstantCritic(torch.nn.Module):
+    """Scores every image `score`, with one weight so that optimisers have something to update."""
+
+    def __init__(self, score: float):
+        super().__init__()
+        self.score = torch.nn.Parameter(torch.tensor(score))
+
+    def forward(self, images):
+        return self.score.expand(images.shape[0])
+
+
+@pytest.mark.parametrize("name, logged", [("bce", 1 / (1 + math.exp(-2.0))), ("hinge", 2.0), ("wgan-gp", 2.0)])
+def test_d_real_and_d_fake_are_probabilities_for_bce_and_raw_scores_for_critics(name, logged):
+    generator = torch.nn.Linear(4, 12)
+    critic = ConstantCritic(2.0)
+    step = GANStep(generator, critic, make_loss(name, smooth=0.1),
+                   torch.optim.SGD(generator.parameters(), lr=0.0), torch.optim.SGD(critic.parameters(), lr=0.0),
+                   sample_latent=lambda n: torch.randn(n, 4))
+    _, _, d_real, d_fake = step([torch.randn(5, 12)]).tolist()
+    assert d_real == pytest.approx(logged) and d_fake == pytest.approx(logged)
