@@ -6,7 +6,7 @@ step that training runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import torch
@@ -58,6 +58,10 @@ class CompiledNetwork(nn.Module):
         self.compiled: nn.Module | None = torch.compile(network)
         self.notify = notify
 
+    @property
+    def fell_back(self) -> bool:
+        return self.compiled is None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.compiled is not None:
             try:
@@ -80,6 +84,7 @@ class Training:
     step: Callable[[Sequence[torch.Tensor]], torch.Tensor]
     execution: Execution
     latent_rng: torch.Generator  # the step's latent draws; saved and restored with the run
+    compiled: tuple[CompiledNetwork, ...] = ()  # with --compile: the two networks, each perhaps fallen back
 
     def state_replaced(self) -> None:
         """Say that optimiser state or learning rates were replaced, so a captured step recaptures."""
@@ -88,10 +93,13 @@ class Training:
 
     @property
     def mode(self) -> str:
-        """The execution as it stands now: a failed capture shows as eager."""
+        """The execution as it stands now: a failed capture shows as eager, a failed compilation
+        of both networks as not compiled."""
         execution = self.execution
         if isinstance(self.step, GraphedStep) and self.step.eager:
             execution = execution.with_graphs_off("capture failed")
+        if self.compiled and all(network.fell_back for network in self.compiled):
+            execution = replace(execution, compile=False)
         return execution.describe()
 
 
@@ -131,8 +139,10 @@ def build_training(architecture: Architecture, arch_config: ArchConfig, shape: I
     step_d: nn.Module = discriminator
     if execution.channels_last or execution.autocast_dtype is not None:
         step_g, step_d = FastNetwork(generator, execution), FastNetwork(discriminator, execution)
+    compiled: tuple[CompiledNetwork, ...] = ()
     if execution.compile:
-        step_g, step_d = CompiledNetwork(step_g, notify), CompiledNetwork(step_d, notify)
+        tell = _once(notify)  # both networks usually fail alike: say it once
+        step_g, step_d = compiled = (CompiledNetwork(step_g, tell), CompiledNetwork(step_d, tell))
     scaler = torch.amp.GradScaler(device.type) if execution.precision == "fp16" else None
     penalties = [*loss.penalties(), *architecture.penalties(arch_config)]
     own_d = step_d
@@ -141,4 +151,14 @@ def build_training(architecture: Architecture, arch_config: ArchConfig, shape: I
                    own_discriminator=own_d)
     if execution.cuda_graphs:
         step = GraphedStep(step, (opt_g, opt_d), generators=(latent_rng,), notify=notify)
-    return Training(generator, discriminator, opt_g, opt_d, step, execution, latent_rng)
+    return Training(generator, discriminator, opt_g, opt_d, step, execution, latent_rng, compiled)
+
+
+def _once(notify: Callable[[str], None]) -> Callable[[str], None]:
+    said: set[str] = set()
+
+    def tell(text: str) -> None:
+        if text not in said:
+            said.add(text)
+            notify(text)
+    return tell

@@ -155,3 +155,22 @@ def test_train_says_how_its_step_runs_and_what_it_could_not_do(tmp_path):
     assert result.exit_code == 0, result.output
     assert "CUDA graphs need a CUDA device; running eagerly on cpu" in result.output
     assert "step: eager, fp32, channels-last, fused adam" in result.output
+
+
+
+def test_compile_without_a_cxx_compiler_runs_eagerly_after_one_notice(monkeypatch):
+    import torch._dynamo
+    import torch._inductor.config
+
+    from gancli.bench import bench
+
+    monkeypatch.setattr(torch._inductor.config.cpp, "cxx", ("/nonexistent/c++",))  # a machine with no compiler
+    torch._dynamo.reset()
+    try:
+        result = bench(arch="dcgan", image_size=16, batch_size=8, steps=1, warmup_steps=1, device="cpu",
+                       options=ExecutionOptions(compile=True), model=TINY_MODEL)
+    finally:
+        torch._dynamo.reset()
+    failures = [line for line in result.notices if line.startswith("torch.compile failed")]
+    assert len(failures) == 1 and failures[0].endswith("running eagerly"), result.notices
+    assert "compiled" not in result.mode and torch.isfinite(torch.tensor(result.final_stats["loss_d"]))
