@@ -16,6 +16,7 @@ import statistics
 import torch
 
 from gancli.bench import bench
+from gancli.errors import run_script
 from gancli.execution import Execution
 
 CPU = torch.device("cpu")
@@ -55,4 +56,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -24,6 +24,7 @@ from gancli.architectures import architectures
 from gancli.batches import DeviceBatches, StreamedBatches
 from gancli.datasets import DataRequest, datasets
 from gancli.device import resolve_device
+from gancli.errors import run_script
 from gancli.losses import make_loss
 from gancli.shapes import ImageShape
 from gancli.step import GANStep
@@ -93,4 +94,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

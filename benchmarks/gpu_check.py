@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from gancli.architectures import architectures
 from gancli.batches import DeviceBatches
 from gancli.bench import bench
 from gancli.config import TrainConfig
+from gancli.errors import run_script
 from gancli.execution import Execution, ExecutionOptions, resolve_execution
 from gancli.losses import make_loss
 from gancli.progress import Reporter
@@ -149,4 +149,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

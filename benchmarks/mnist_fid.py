@@ -36,8 +36,9 @@ from torchvision.datasets.mnist import read_image_file
 from gancli.batches import DeviceBatches
 from gancli.config import TrainConfig
 from gancli.data import conform
-from gancli.device import resolve_device
 from gancli.datasets import DatasetSource, Images, datasets
+from gancli.device import resolve_device
+from gancli.errors import run_script
 from gancli.evaluation import Scorer, generated_pixels
 from gancli.images import to_unit_range
 from gancli.metrics.features import inception_extractor
@@ -192,4 +193,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

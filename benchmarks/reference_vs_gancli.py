@@ -24,6 +24,8 @@ import torch.optim as optim
 
 from gancli.architectures import architectures
 from gancli.batches import DeviceBatches
+from gancli.device import resolve_device
+from gancli.errors import run_script
 from gancli.execution import ExecutionOptions, resolve_execution
 from gancli.losses import make_loss
 from gancli.shapes import ImageShape
@@ -161,7 +163,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--compile", action="store_true")
     args = parser.parse_args()
-    device = torch.device(args.device)
+    device = resolve_device(args.device)
     torch.manual_seed(0)
 
     reference = ReferenceLoop(device, args.batch_size)
@@ -184,4 +186,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

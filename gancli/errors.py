@@ -1,5 +1,11 @@
 """The one exception type gancli raises for failures a user can fix."""
 
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable, NoReturn
+
 
 class GancliError(Exception):
     """A failure worth one clear line on stderr and a non-zero exit, not a traceback.
@@ -26,3 +32,16 @@ class ConfigError(GancliError):
 
 class CheckpointError(GancliError):
     """A checkpoint file that is missing, corrupt, or does not match its architecture."""
+
+
+def run_script(main: Callable[[], int | None]) -> NoReturn:
+    """Exit with what `main` returns; a GancliError ends as one line on stderr and its exit code,
+    as in the command line (a traceback with GANCLI_DEBUG=1). For scripts built on gancli."""
+    try:
+        code = main()
+    except GancliError as err:
+        if os.environ.get("GANCLI_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"{err.label}: {err}", file=sys.stderr)
+        code = err.exit_code
+    sys.exit(code)

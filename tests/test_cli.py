@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -78,3 +79,11 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_python_dash_m_runs_the_cli():
     result = subprocess.run([sys.executable, "-m", "gancli", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("gancli ")
+
+
+def test_a_benchmark_script_reports_bad_input_in_one_line_like_the_cli():
+    script = Path(__file__).parents[1] / "benchmarks" / "cpu_execution_modes.py"
+    result = subprocess.run([sys.executable, str(script), "--arch", "nope"], capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("Error: unknown architecture 'nope'; available: dcgan, dcgan64"), result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr

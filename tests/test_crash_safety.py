@@ -1,6 +1,5 @@
 """Real training processes, stopped by real signals, and a real file-size limit on saving."""
 
-import os
 import random
 import resource
 import signal

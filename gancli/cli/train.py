@@ -7,8 +7,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from gancli.cli.options import DeviceOpt, SeedOpt
-
 
 def train(
     arch: Annotated[Optional[str], typer.Option("--arch", help="Architecture name (see `gancli list`).", show_default="dcgan")] = None,
