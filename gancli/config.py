@@ -38,6 +38,7 @@ class TrainConfig:
     sync_bn: bool = False             # under torchrun: batch-norm statistics over the global batch (CUDA only)
     lr: float | None = None           # None: the architecture's lr_g and lr_d
     loss: str | None = None           # None: the architecture's default loss
+    d_steps: int | None = None        # discriminator updates per generator update; None: the architecture's
     smooth: float = 0.1               # one-sided label smoothing: real targets are 1 - smooth
     seed: int = 0
     device: str = "auto"
@@ -64,7 +65,7 @@ class TrainConfig:
         for key in positive:
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key} must be positive, got {getattr(self, key)}")
-        for key in ("steps", "image_size", "channels", "lr"):
+        for key in ("steps", "image_size", "channels", "lr", "d_steps"):
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise ConfigError(f"{key} must be positive, got {value}")

@@ -25,7 +25,7 @@ STAT_NAMES = ("loss_d", "loss_g", "d_real", "d_fake")
 class GANStep:
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: GANLoss,
                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-                 sample_latent, d_steps: int = 1, penalties: Sequence[Penalty] = (),
+                 sample_latent, penalties: Sequence[Penalty] = (),
                  scaler: torch.amp.GradScaler | None = None, own_discriminator: nn.Module | None = None):
         self.generator = generator
         self.discriminator = discriminator
@@ -33,14 +33,13 @@ class GANStep:
         self.opt_g = opt_g
         self.opt_d = opt_d
         self.sample_latent = sample_latent  # n -> latent batch on the training device
-        self.d_steps = d_steps
         self.penalties = tuple(penalties)   # the loss's and the architecture's, e.g. a gradient penalty
         self.scaler = scaler  # fp16 only: scales losses so small gradients survive
         self.generator_params = [p for p in generator.parameters() if p.requires_grad]
         self.own_discriminator = own_discriminator or discriminator
 
     def __call__(self, real_batches: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Train on `d_steps` real batches; returns (loss_d, loss_g, d_real, d_fake), detached."""
+        """One D update per real batch, then one G update; returns (loss_d, loss_g, d_real, d_fake), detached."""
         G, D = self.generator, self.discriminator
 
         # (1) Update D, once per real batch: tell real images from fakes (plus any penalties).
@@ -77,4 +76,4 @@ class GANStep:
         else:
             self.scaler.scale(loss).backward(inputs=inputs)
             self.scaler.step(optimizer)
-            self.scaler.update()  # after every step: one optimiser may step several times (d_steps)
+            self.scaler.update()  # after every optimiser step: D may step several times per G step

@@ -147,7 +147,7 @@ def build_training(architecture: Architecture, arch_config: ArchConfig, shape: I
     penalties = [*loss.penalties(), *architecture.penalties(arch_config)]
     own_d = step_d
     step_g, step_d = world.replicate(step_g, sync_bn), world.replicate(step_d, sync_bn)
-    step = GANStep(step_g, step_d, loss, opt_g, opt_d, sample_latent, architecture.d_steps, penalties, scaler=scaler,
+    step = GANStep(step_g, step_d, loss, opt_g, opt_d, sample_latent, penalties, scaler=scaler,
                    own_discriminator=own_d)
     if execution.cuda_graphs:
         step = GraphedStep(step, (opt_g, opt_d), generators=(latent_rng,), notify=notify)

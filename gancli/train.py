@@ -78,6 +78,7 @@ class Trainer:
         if config.lr is not None:
             self.arch_config = dataclasses.replace(self.arch_config, lr_g=config.lr, lr_d=config.lr)
         self.loss_name = config.loss or self.architecture.default_loss
+        self.d_steps = config.d_steps or self.architecture.d_steps  # real batches per step, one per D update
         try:
             self.loss = make_loss(self.loss_name, config.smooth)
         except ValueError as err:
@@ -104,7 +105,7 @@ class Trainer:
         self.guard = DivergenceGuard(self.device)
         self.digests = ParameterDigests(self.world)
 
-        self.steps_per_epoch = max(1, self.batches.steps_per_epoch // self.architecture.d_steps)
+        self.steps_per_epoch = max(1, self.batches.steps_per_epoch // self.d_steps)
         self.total_steps = config.steps or config.epochs * self.steps_per_epoch
         # One fixed latent batch, drawn on the CPU so every device shows the same grid.
         self.fixed_latent = self.architecture.sample_latent(
@@ -257,7 +258,7 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------
 
     def train_step(self) -> None:
-        real_batches = [self.batches.next() for _ in range(self.architecture.d_steps)]
+        real_batches = [self.batches.next() for _ in range(self.d_steps)]
         stats = self.step_fn(real_batches)
         self.step += 1
         self.totals += stats
@@ -292,7 +293,7 @@ class Trainer:
         healthy = self.check_health(self.step, [bad_step, finite])
         if healthy:
             elapsed = time.perf_counter() - self.interval_start
-            images = self.interval_steps * self.config.batch_size * self.architecture.d_steps
+            images = self.interval_steps * self.config.batch_size * self.d_steps
             self.metrics = {"step": self.step, "epoch": self.epoch, **dict(zip(STAT_NAMES, means)),
                             "images_per_s": images / elapsed}
             if self.world.is_main:

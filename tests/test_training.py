@@ -45,3 +45,20 @@ def test_image_size_and_channels_convert_the_dataset(tmp_path):
     from gancli.checkpoint import read_info
 
     assert read_info(result.last_checkpoint).image_shape.as_tuple() == (1, 16, 16)
+
+
+def test_d_steps_gives_each_generator_update_that_many_discriminator_updates(tmp_path):
+    from gancli.train import Trainer
+
+    trainer = Trainer(tiny_config(tmp_path / "run", steps=2, d_steps=3, sample_every=0), Reporter())
+    result = trainer.run_loop()
+    optimizer_steps = [int(next(iter(opt.state.values()))["step"]) for opt in (trainer.opt_g, trainer.opt_d)]
+    assert result.steps == 2 and optimizer_steps == [2, 6]
+    # Each D update takes its own real batch, so an epoch (2,000 test images) has a third of the steps.
+    assert trainer.batches.position == 6 and trainer.steps_per_epoch == 2000 // 8 // 3
+    assert yaml.safe_load((result.out / "config.yaml").read_text())["d_steps"] == 3
+
+
+def test_d_steps_must_be_positive(tmp_path):
+    with pytest.raises(GancliError, match="d_steps must be positive, got 0"):
+        tiny_config(tmp_path / "run", d_steps=0)

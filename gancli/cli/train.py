@@ -21,6 +21,7 @@ def train(
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Images per batch; under torchrun the global batch, split evenly over the processes.", show_default="64")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate of both networks; default: the architecture's.")] = None,
     loss: Annotated[Optional[str], typer.Option("--loss", help="Loss name; default: the architecture's.")] = None,
+    d_steps: Annotated[Optional[int], typer.Option("--d-steps", help="Discriminator updates per generator update; default: the architecture's (see `gancli list`).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed.", show_default="0")] = None,
     device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.", show_default="auto")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder; default: runs/<arch>-<data>-<timestamp>.")] = None,
@@ -53,7 +54,7 @@ def train(
 
     flags = {"arch": arch, "data": data, "split": split, "data_root": data_root, "download": download, "image_size": image_size,
              "channels": channels, "epochs": epochs, "steps": steps, "batch_size": batch_size, "lr": lr,
-             "loss": loss, "seed": seed, "device": device, "out": str(out) if out else None,
+             "loss": loss, "d_steps": d_steps, "seed": seed, "device": device, "out": str(out) if out else None,
              "checkpoint_every": checkpoint_every, "keep_last": keep_last, "ema_decay": ema_decay, "on_nan": on_nan,
              "eval_every": eval_every, "eval_num": eval_num, "inception": str(inception) if inception else None,
              "precision": precision, "cuda_graphs": cuda_graphs, "compile": compile, "sync_bn": sync_bn}
