@@ -11,6 +11,7 @@ for an all-reduce.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Sequence
 
 import torch
@@ -40,40 +41,63 @@ class GANStep:
 
     def __call__(self, real_batches: Sequence[torch.Tensor]) -> torch.Tensor:
         """One D update per real batch, then one G update; returns (loss_d, loss_g, d_real, d_fake), detached."""
-        G, D = self.generator, self.discriminator
+        G = self.generator
 
         # (1) Update D, once per real batch: tell real images from fakes (plus any penalties).
         for index, real in enumerate(real_batches):
             # Only the last fakes train G; earlier ones need no graph (nor a gradient all-reduce).
             with torch.set_grad_enabled(index == len(real_batches) - 1):
                 fake = G(self.sample_latent(real.shape[0]))
-            real_logits = D(real)
-            fake_logits = D(fake.detach())
-            loss_d = self.loss.discriminator(real_logits, fake_logits)
-            for penalty in self.penalties:
-                loss_d = loss_d + penalty(self.own_discriminator, real, fake.detach())
             self.opt_d.zero_grad(set_to_none=True)
-            self._update(loss_d, self.opt_d)
+            loss_d, real_logits, fake_logits = self._discriminator_backward(real, fake.detach())
+            self._step(self.opt_d)
 
         # (2) Update G: make D score the last fakes as real.
         fake_logits_for_g = self.own_discriminator(fake)
         loss_g = self.loss.generator(fake_logits_for_g)
         self.opt_g.zero_grad(set_to_none=True)
         # Gradients for G's parameters only: D's weight gradients would be wasted work here.
-        self._update(loss_g, self.opt_g, inputs=self.generator_params)
+        self._backward(loss_g, inputs=self.generator_params)
+        self._step(self.opt_g)
 
         return torch.stack([
-            loss_d.detach(),
+            loss_d,
             loss_g.detach(),
             self.loss.mean_output(real_logits.detach()),
             self.loss.mean_output(fake_logits.detach()),
         ]).float()
 
-    def _update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, inputs=None) -> None:
+    def _discriminator_backward(self, real: torch.Tensor, fake: torch.Tensor):
+        """D's gradients for one update; returns (loss, real logits, fake logits), the loss detached."""
+        D = self.discriminator
+        if not self.loss.separable:
+            real_logits, fake_logits = D(real), D(fake)
+            loss = self._with_penalties(self.loss.discriminator(real_logits, fake_logits), real, fake)
+            self._backward(loss)
+            return loss.detach(), real_logits, fake_logits
+        # The real half back-propagates before D sees the fakes, as in pytorch/examples, so D's
+        # activations for the two batches are never held together. Under data parallelism its
+        # gradients wait (no_sync) and are all-reduced with the fake half's, once.
+        with getattr(D, "no_sync", contextlib.nullcontext)():
+            real_logits = D(real)
+            loss_real = self.loss.discriminator_real(real_logits)
+            self._backward(loss_real)
+        fake_logits = D(fake)
+        loss_fake = self._with_penalties(self.loss.discriminator_fake(fake_logits), real, fake)
+        self._backward(loss_fake)
+        return loss_real.detach() + loss_fake.detach(), real_logits, fake_logits
+
+    def _with_penalties(self, loss: torch.Tensor, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        for penalty in self.penalties:
+            loss = loss + penalty(self.own_discriminator, real, fake)
+        return loss
+
+    def _backward(self, loss: torch.Tensor, inputs=None) -> None:
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward(inputs=inputs)
+
+    def _step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.scaler is None:
-            loss.backward(inputs=inputs)
             optimizer.step()
         else:
-            self.scaler.scale(loss).backward(inputs=inputs)
             self.scaler.step(optimizer)
             self.scaler.update()  # after every optimiser step: D may step several times per G step

@@ -22,19 +22,22 @@ from gancli.step import GANStep
 
 
 class FastNetwork(nn.Module):
-    """Runs a network's forward in channels-last and autocast, and hands float32 back.
+    """Runs a network's forward in channels-last and autocast.
 
-    Only the forward is autocast, as PyTorch recommends; float32 outputs keep the losses and
-    the statistics in full precision. The cast cache is off because a CUDA graph must not keep
-    casts from one replay for the next.
+    Only the forward is autocast, as PyTorch recommends. The discriminator hands float32 back
+    (`float_output`), which keeps the losses and the statistics in full precision; the
+    generator's images stay in the autocast dtype, which the discriminator's first layer would
+    cast them to anyway, so no float32 copy of each fake batch is held. The cast cache is off
+    because a CUDA graph must not keep casts from one replay for the next.
     """
 
-    def __init__(self, network: nn.Module, execution: Execution):
+    def __init__(self, network: nn.Module, execution: Execution, float_output: bool = True):
         super().__init__()
         self.network = network
         self.channels_last = execution.channels_last
         self.device_type = execution.device.type
         self.dtype = execution.autocast_dtype
+        self.float_output = float_output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4:
@@ -42,7 +45,8 @@ class FastNetwork(nn.Module):
         if self.dtype is None:
             return self.network(x)
         with torch.autocast(self.device_type, dtype=self.dtype, cache_enabled=False):
-            return self.network(x).float()
+            out = self.network(x)
+        return out.float() if self.float_output else out
 
 
 class CompiledNetwork(nn.Module):
@@ -138,7 +142,7 @@ def build_training(architecture: Architecture, arch_config: ArchConfig, shape: I
     step_g: nn.Module = generator
     step_d: nn.Module = discriminator
     if execution.channels_last or execution.autocast_dtype is not None:
-        step_g, step_d = FastNetwork(generator, execution), FastNetwork(discriminator, execution)
+        step_g, step_d = FastNetwork(generator, execution, float_output=False), FastNetwork(discriminator, execution)
     compiled: tuple[CompiledNetwork, ...] = ()
     if execution.compile:
         tell = _once(notify)  # both networks usually fail alike: say it once

@@ -11,7 +11,7 @@ from gancli.architectures import architectures
 from gancli.batches import DeviceBatches
 from gancli.cli import app
 from gancli.execution import Execution, ExecutionOptions, resolve_execution
-from gancli.losses import make_loss
+from gancli.losses import GANLoss, NonSaturatingBCE, make_loss
 from gancli.progress import Reporter
 from gancli.shapes import ImageShape
 from gancli.step_builder import build_training
@@ -31,10 +31,10 @@ def plain(device: torch.device) -> Execution:
     return Execution(device, "fp32", channels_last=False, fused_adam=False, cuda_graphs=False, compile=False)
 
 
-def run_steps(execution: Execution, steps: int = 3, seed: int = 0):
+def run_steps(execution: Execution, steps: int = 3, seed: int = 0, loss: GANLoss | None = None):
     architecture = architectures.get("dcgan")
     arch_config = architecture.make_config(TINY_MODEL)
-    training = build_training(architecture, arch_config, SHAPE, make_loss("bce", 0.1), execution, seed)
+    training = build_training(architecture, arch_config, SHAPE, loss or make_loss("bce", 0.1), execution, seed)
     pixels = torch.randint(0, 256, (32, *SHAPE.as_tuple()), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(seed))
     batches = DeviceBatches(pixels.to(execution.device), batch_size=8, seed=seed)
@@ -69,6 +69,65 @@ def test_the_plain_step_really_trains_so_the_comparison_can_fail():
     untrained = run_steps(plain(CPU), steps=0)[1]
     moved = max((params[k].float() - untrained[k].float()).abs().max().item() for k in params)
     assert moved > 10 * PARAMETER_ATOL
+
+
+class CoupledBCE(NonSaturatingBCE):
+    """The same loss, declared inseparable: the step must back-propagate it in one pass."""
+
+    separable = False
+
+    def discriminator(self, real_logits, fake_logits):
+        return self.discriminator_real(real_logits) + self.discriminator_fake(fake_logits)
+
+
+def test_a_separable_loss_updates_d_in_two_passes_exactly_as_in_one():
+    assert_same_training(run_steps(plain(CPU), loss=CoupledBCE()), run_steps(plain(CPU)))
+
+
+def peak_saved_activation_bytes(step, real_batches, held_anyway) -> int:
+    """The most bytes that autograd held for backward at any moment during `step`, not counting
+    the tensors `held_anyway` (weights, inputs)."""
+    weights = {tensor.untyped_storage().data_ptr() for tensor in held_anyway}
+    live, held, peak = {}, [0], [0]
+
+    class Saved:
+        def __init__(self, tensor):
+            self.tensor, self.key = tensor, tensor.untyped_storage().data_ptr()
+            if self.key in weights:
+                return
+            count, size = live.get(self.key, (0, tensor.untyped_storage().nbytes()))
+            if count == 0:
+                held[0] += size
+                peak[0] = max(peak[0], held[0])
+            live[self.key] = (count + 1, size)
+
+        def __del__(self):
+            if self.key in weights:
+                return
+            count, size = live.pop(self.key)
+            if count > 1:
+                live[self.key] = (count - 1, size)
+            else:
+                held[0] -= size
+
+    with torch.autograd.graph.saved_tensors_hooks(Saved, lambda saved: saved.tensor):
+        step(real_batches)
+    return peak[0]
+
+
+def test_a_separable_loss_never_holds_d_activations_for_real_and_fake_at_once():
+    architecture = architectures.get("dcgan")
+    arch_config = architecture.make_config(TINY_MODEL)
+    real = torch.rand(8, *SHAPE.as_tuple()) * 2 - 1
+    peaks = {}
+    for name, loss in (("one pass", CoupledBCE()), ("two passes", make_loss("bce", 0.1))):
+        training = build_training(architecture, arch_config, SHAPE, loss, plain(CPU), seed=0)
+        weights = [*training.generator.parameters(), *training.discriminator.parameters()]
+        peaks[name] = peak_saved_activation_bytes(training.step, [real], weights)
+    one_d_pass = peak_saved_activation_bytes(lambda batches: training.discriminator(batches[0]).sum().backward(),
+                                             [real], [*weights, real])
+    # Held at the peak: G's activations and D's on one batch (two passes) or on both (one pass).
+    assert peaks["one pass"] - peaks["two passes"] >= 0.9 * one_d_pass, (peaks, one_d_pass)
 
 
 def test_bf16_autocast_on_the_cpu_trains_with_finite_losses(tmp_path):
