@@ -53,11 +53,15 @@ def step_peak_bytes(arch: str, shape: ImageShape, batch_size: int, precision: st
     for _, change in changes:
         allocated += change
         peak = max(peak, allocated)
-    tensors = [t for opt in (training.opt_g, training.opt_d) for group in opt.param_groups for p in group["params"]
-               for t in (p, *opt.state[p].values()) if torch.is_tensor(t)]
-    held = sum(t.numel() * t.element_size() for t in tensors)  # weights, Adam's moments and steps
-    held += sum(p.numel() * p.element_size() for p in tensors if isinstance(p, torch.nn.Parameter))  # gradients
+    optimizers = (training.opt_g, training.opt_d)
+    weights = [p for opt in optimizers for group in opt.param_groups for p in group["params"]]
+    adam_state = [t for opt in optimizers for state in opt.state.values() for t in state.values() if torch.is_tensor(t)]
+    held = 2 * _nbytes(weights) + _nbytes(adam_state)  # the weights and their gradients, Adam's moments and steps
     return peak, held
+
+
+def _nbytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def main() -> None:

@@ -80,20 +80,20 @@ class CoupledBCE(NonSaturatingBCE):
         return self.discriminator_real(real_logits) + self.discriminator_fake(fake_logits)
 
 
-def test_a_separable_loss_updates_d_in_two_passes_exactly_as_in_one():
+def test_a_separable_loss_in_two_passes_updates_d_as_one_pass_would():
     assert_same_training(run_steps(plain(CPU), loss=CoupledBCE()), run_steps(plain(CPU)))
 
 
 def peak_saved_activation_bytes(step, real_batches, held_anyway) -> int:
     """The most bytes that autograd held for backward at any moment during `step`, not counting
     the tensors `held_anyway` (weights, inputs)."""
-    weights = {tensor.untyped_storage().data_ptr() for tensor in held_anyway}
+    ignored = {tensor.untyped_storage().data_ptr() for tensor in held_anyway}
     live, held, peak = {}, [0], [0]
 
     class Saved:
         def __init__(self, tensor):
             self.tensor, self.key = tensor, tensor.untyped_storage().data_ptr()
-            if self.key in weights:
+            if self.key in ignored:
                 return
             count, size = live.get(self.key, (0, tensor.untyped_storage().nbytes()))
             if count == 0:
@@ -102,7 +102,7 @@ def peak_saved_activation_bytes(step, real_batches, held_anyway) -> int:
             live[self.key] = (count + 1, size)
 
         def __del__(self):
-            if self.key in weights:
+            if self.key in ignored:
                 return
             count, size = live.pop(self.key)
             if count > 1:
