@@ -34,13 +34,18 @@ class CheckpointError(GancliError):
     """A checkpoint file that is missing, corrupt, or does not match its architecture."""
 
 
+def debug_requested() -> bool:
+    """GANCLI_DEBUG=1: show tracebacks instead of one-line errors."""
+    return os.environ.get("GANCLI_DEBUG", "") not in ("", "0")
+
+
 def run_script(main: Callable[[], int | None]) -> NoReturn:
     """Exit with what `main` returns; a GancliError ends as one line on stderr and its exit code,
     as in the command line (a traceback with GANCLI_DEBUG=1). For scripts built on gancli."""
     try:
         code = main()
     except GancliError as err:
-        if os.environ.get("GANCLI_DEBUG", "") not in ("", "0"):
+        if debug_requested():
             raise
         print(f"{err.label}: {err}", file=sys.stderr)
         code = err.exit_code

@@ -60,10 +60,6 @@ class Execution:
         parts.append("fused adam" if self.fused_adam else "adam")
         return ", ".join(parts)
 
-    def with_graphs_off(self, reason: str) -> "Execution":
-        return Execution(self.device, self.precision, self.channels_last, self.fused_adam, False, self.compile,
-                         self.notices + (reason,))
-
 
 def resolve_execution(options: ExecutionOptions, device: torch.device) -> Execution:
     """The fastest setting `device` supports within what `options` asks for."""

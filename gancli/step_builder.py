@@ -101,7 +101,7 @@ class Training:
         of both networks as not compiled."""
         execution = self.execution
         if isinstance(self.step, GraphedStep) and self.step.eager:
-            execution = execution.with_graphs_off("capture failed")
+            execution = replace(execution, cuda_graphs=False)
         if self.compiled and all(network.fell_back for network in self.compiled):
             execution = replace(execution, compile=False)
         return execution.describe()

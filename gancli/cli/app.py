@@ -6,20 +6,19 @@ A `GancliError` from any command becomes one line on stderr and a non-zero exit;
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
 
 from gancli import __version__
-from gancli.errors import GancliError
+from gancli.errors import GancliError, debug_requested
 from gancli.registry import builtins_only
 
 
 def debug_enabled(ctx: typer.Context | None = None) -> bool:
     from_flag = bool(ctx and ctx.obj and ctx.obj.get("debug"))
-    return from_flag or os.environ.get("GANCLI_DEBUG", "") not in ("", "0")
+    return from_flag or debug_requested()
 
 
 class GancliGroup(TyperGroup):
