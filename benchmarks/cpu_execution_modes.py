@@ -15,9 +15,9 @@ import statistics
 
 import torch
 
-from gancli.bench import bench
 from gancli.errors import run_script
-from gancli.execution import Execution
+from gancli.training.bench import bench
+from gancli.training.execution import Execution
 
 CPU = torch.device("cpu")
 MODES = {

@@ -21,13 +21,13 @@ import numpy as np
 import torch
 
 from gancli.architectures import architectures
-from gancli.batches import DeviceBatches, StreamedBatches
+from gancli.core.device import resolve_device
+from gancli.core.shapes import ImageShape
 from gancli.datasets import DataRequest, datasets
-from gancli.device import resolve_device
 from gancli.errors import run_script
 from gancli.losses import make_loss
-from gancli.shapes import ImageShape
-from gancli.step import GANStep
+from gancli.training.batches import DeviceBatches, StreamedBatches
+from gancli.training.step import GANStep
 
 
 def synchronise(device: torch.device) -> None:

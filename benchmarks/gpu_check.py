@@ -26,16 +26,16 @@ from pathlib import Path
 import torch
 
 from gancli.architectures import architectures
-from gancli.batches import DeviceBatches
-from gancli.bench import bench
 from gancli.config import TrainConfig
+from gancli.core.shapes import ImageShape
 from gancli.errors import run_script
-from gancli.execution import Execution, ExecutionOptions, resolve_execution
 from gancli.losses import make_loss
-from gancli.progress import Reporter
-from gancli.shapes import ImageShape
-from gancli.step_builder import build_training
-from gancli.train import train
+from gancli.training.batches import DeviceBatches
+from gancli.training.bench import bench
+from gancli.training.build import build_training
+from gancli.training.execution import Execution, ExecutionOptions, resolve_execution
+from gancli.training.reporting import Reporter
+from gancli.training.trainer import train
 
 STATS_RTOL, PARAM_ATOL = 1e-4, 1e-5
 TINY_MODEL = {"g_channels": 64, "d_channels": 16, "latent_dim": 16}  # --quick: seconds on a CPU

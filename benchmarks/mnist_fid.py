@@ -33,20 +33,20 @@ from safetensors.torch import save_file
 from torch import nn
 from torchvision.datasets.mnist import read_image_file
 
-from gancli.batches import DeviceBatches
+from gancli.checkpoints.generator import load_generator
+from gancli.cli.progress import PlainReporter
 from gancli.config import TrainConfig
-from gancli.data import conform
+from gancli.core.device import resolve_device
+from gancli.core.pixels import to_unit_range
+from gancli.core.registry import Plugin
+from gancli.core.shapes import ImageShape
 from gancli.datasets import DatasetSource, Images, datasets
-from gancli.device import resolve_device
+from gancli.datasets.loading import conform
 from gancli.errors import run_script
-from gancli.evaluation import Scorer, generated_pixels
-from gancli.images import to_unit_range
+from gancli.metrics.evaluation import Scorer, generated_pixels
 from gancli.metrics.features import inception_extractor
-from gancli.models import load_generator
-from gancli.progress import PlainReporter
-from gancli.registry import Plugin
-from gancli.shapes import ImageShape
-from gancli.train import train
+from gancli.training.batches import DeviceBatches
+from gancli.training.trainer import train
 
 DATASET = "mnist-test-idx"
 SIZE = 32

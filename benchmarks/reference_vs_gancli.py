@@ -23,14 +23,14 @@ import torch.nn as nn
 import torch.optim as optim
 
 from gancli.architectures import architectures
-from gancli.batches import DeviceBatches
-from gancli.device import resolve_device
+from gancli.core.device import resolve_device
+from gancli.core.shapes import ImageShape
 from gancli.errors import run_script
-from gancli.execution import ExecutionOptions, resolve_execution
 from gancli.losses import make_loss
-from gancli.shapes import ImageShape
-from gancli.step import STAT_NAMES
-from gancli.step_builder import build_training
+from gancli.training.batches import DeviceBatches
+from gancli.training.build import build_training
+from gancli.training.execution import ExecutionOptions, resolve_execution
+from gancli.training.step import STAT_NAMES
 
 NZ, NGF, NDF, NC = 100, 64, 64, 3
 

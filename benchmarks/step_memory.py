@@ -21,13 +21,13 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from gancli.architectures import architectures
-from gancli.bench import DATA_BATCHES
+from gancli.core.pixels import to_unit_range
+from gancli.core.shapes import ImageShape
 from gancli.errors import run_script
-from gancli.execution import Execution
-from gancli.images import to_unit_range
 from gancli.losses import make_loss
-from gancli.shapes import ImageShape
-from gancli.step_builder import build_training
+from gancli.training.bench import DATA_BATCHES
+from gancli.training.build import build_training
+from gancli.training.execution import Execution
 
 MIB = 2**20
 

@@ -3,11 +3,12 @@
     python examples/train_from_python.py
 """
 
+from gancli.cli.progress import PlainReporter
 from gancli.config import TrainConfig
 from gancli.sampling import sample_grid
-from gancli.train import train
+from gancli.training import train
 
 config = TrainConfig(arch="dcgan", data="synthetic", steps=100, device="auto",
                      out="runs/from-python", model={"g_channels": 256})
-result = train(config, overwrite=True)
+result = train(config, PlainReporter(), overwrite=True)  # the library itself prints nothing
 print("grid:", sample_grid(result.last_checkpoint, result.out / "grid.png", n=64))

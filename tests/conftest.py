@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from gancli.config import TrainConfig
-from gancli.progress import Reporter
-from gancli.train import train
+from gancli.training.reporting import Reporter
+from gancli.training.trainer import train
 
 # Narrow networks and the small `test` split keep a run to about a second on two CPU cores.
 TINY_MODEL = {"g_channels": 64, "d_channels": 16, "latent_dim": 16}

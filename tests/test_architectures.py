@@ -3,7 +3,7 @@ import torch
 
 from gancli.architectures import architectures
 from gancli.architectures.dcgan import upsampling_layers
-from gancli.shapes import ImageShape
+from gancli.core.shapes import ImageShape
 
 
 @pytest.mark.parametrize("shape, start, layers", [

@@ -14,12 +14,12 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
-from gancli.checkpoint import read_info
+from gancli.checkpoints.format import read_info
+from gancli.checkpoints.generator import load_generator
+from gancli.checkpoints.state import load_state
 from gancli.cli import app
 from gancli.config import TrainConfig, read_yaml
 from gancli.errors import CheckpointError, ConfigError
-from gancli.models import load_generator
-from gancli.training_state import load_state
 
 runner = CliRunner()
 
@@ -133,8 +133,9 @@ def read_checkpoint(path):
 @pytest.fixture(scope="module")
 def checkpoint_bytes(tmp_path_factory):
     from conftest import tiny_config
-    from gancli.progress import Reporter
-    from gancli.train import train
+
+    from gancli.training.reporting import Reporter
+    from gancli.training.trainer import train
 
     out = tmp_path_factory.mktemp("fuzz") / "run"
     result = train(tiny_config(out, steps=1, sample_every=0, model={"g_channels": 8, "d_channels": 4, "latent_dim": 4}),

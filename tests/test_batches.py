@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gancli.batches import DeviceBatches, StreamedBatches, make_batches
+from gancli.training.batches import DeviceBatches, StreamedBatches, make_batches
 
 
 def numbered_images(count):
@@ -44,6 +44,6 @@ def test_the_memory_budget_picks_resident_or_streamed():
     pixels = numbered_images(40)  # 160 bytes
     assert isinstance(make_batches(pixels, 8, 0, torch.device("cpu"), budget_mb=1, workers=0), DeviceBatches)
     told = []
-    streamed = make_batches(pixels, 8, 0, torch.device("cpu"), budget_mb=0, workers=0, say=told.append)
+    streamed = make_batches(pixels, 8, 0, torch.device("cpu"), budget_mb=0, workers=0, notify=told.append)
     assert isinstance(streamed, StreamedBatches) and "data_budget_mb" in told[0]
     assert sorted(epoch_of(streamed)) == list(range(40))

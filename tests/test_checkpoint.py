@@ -5,9 +5,9 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from gancli.checkpoint import read_info
+from gancli.checkpoints.format import read_info
+from gancli.checkpoints.generator import load_generator
 from gancli.errors import CheckpointError
-from gancli.models import load_generator
 from gancli.sampling import generate
 
 

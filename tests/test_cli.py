@@ -36,7 +36,7 @@ def test_train_then_sample_then_inspect(tmp_path):
     assert report["metadata"]["arch"] == "dcgan" and report["metadata"]["step"] == "2"
     generator = report["networks"]["generator"]
     assert generator["elements"] == sum(t["numel"] for t in report["tensors"] if t["name"].startswith("generator."))
-    from gancli.models import load_generator
+    from gancli.checkpoints.generator import load_generator
 
     trainable = sum(p.numel() for p in load_generator(checkpoint).generator.parameters())
     assert generator["parameters"] == trainable < generator["elements"]

@@ -8,13 +8,13 @@ import sys
 import time
 
 import pytest
-
 from conftest import TINY_MODEL, tiny_config
-from gancli.checkpoint import read_info
-from gancli.models import load_generator
-from gancli.progress import Reporter
-from gancli.resume import find_resume_point
-from gancli.train import train
+
+from gancli.checkpoints.format import read_info
+from gancli.checkpoints.generator import load_generator
+from gancli.training.reporting import Reporter
+from gancli.training.resume import find_resume_point
+from gancli.training.trainer import train
 
 TINY = ["--data", "synthetic", "--split", "test", "--batch-size", "8", "--device", "cpu",
         "--set", "sample_every=0", "--set", "log_every=1", *[f"--set=model.{k}={v}" for k, v in TINY_MODEL.items()]]

@@ -11,10 +11,10 @@ import threading
 import numpy as np
 import pytest
 import torch
+from dataset_files import SHARED_DATA, write_cifar10, write_mnist, write_svhn
 from PIL import Image
 from typer.testing import CliRunner
 
-from dataset_files import SHARED_DATA, write_cifar10, write_mnist, write_svhn
 from gancli.cli import app
 from gancli.datasets import DataRequest, datasets
 from gancli.errors import GancliError
@@ -88,7 +88,7 @@ def make_picture_folder(root):
 def test_folder_reads_png_and_jpeg_of_mixed_sizes_and_skips_bad_files(tmp_path):
     make_picture_folder(tmp_path / "pictures")
     told = []
-    images = load("folder", tmp_path / "pictures", "train", image_size=16, say=told.append)
+    images = load("folder", tmp_path / "pictures", "train", image_size=16, notify=told.append)
     assert images.pixels.shape == (4, 3, 16, 16)
     mean = images.pixels.float().mean(dim=(2, 3))
     colours = {tuple(int(round(v / 255)) for v in pixel) for pixel in mean.tolist()}
@@ -151,18 +151,18 @@ def test_a_download_that_fails_its_checksum_is_never_kept(tmp_path, monkeypatch,
 def test_the_decoded_cache_is_used_and_invalidated_when_a_source_changes(tmp_path):
     write_mnist(tmp_path, split="test", count=10, seed=0)
     told = []
-    first = load("mnist", tmp_path, "test", say=told.append)
+    first = load("mnist", tmp_path, "test", notify=told.append)
     cache = tmp_path / ".gancli-cache" / "mnist-test.safetensors"
     assert cache.is_file() and "cached in" in told[-1]
 
-    again = load("mnist", tmp_path, "test", say=told.append)
+    again = load("mnist", tmp_path, "test", notify=told.append)
     assert torch.equal(again.pixels, first.pixels) and "from the cache" in told[-1]
 
     images_file = tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
     before = images_file.stat().st_mtime_ns
     changed = write_mnist(tmp_path, split="test", count=10, seed=1)  # same size, new pixels
     os.utime(images_file, ns=(before + 10**9, before + 10**9))
-    fresh = load("mnist", tmp_path, "test", say=told.append)
+    fresh = load("mnist", tmp_path, "test", notify=told.append)
     assert torch.equal(fresh.pixels[:, 0], torch.from_numpy(changed)) and "decoded" in told[-1]
 
 
@@ -182,7 +182,7 @@ def test_datasets_command_shows_shapes_splits_and_local_files(tmp_path):
 # -- the real data kept beside the project -----------------------------------------------------
 
 def train_and_sample_shape(tmp_path, data, root, split):
-    from gancli.models import load_generator
+    from gancli.checkpoints.generator import load_generator
     from gancli.sampling import generate
 
     out = tmp_path / "run"
@@ -216,7 +216,7 @@ def test_trains_on_real_svhn_images_in_the_official_mat_layout(tmp_path):
 
 def test_grayscale_converts_to_the_requested_channels_and_size(tmp_path):
     from gancli.config import TrainConfig
-    from gancli.data import load_images
+    from gancli.datasets.loading import load_images
 
     write_mnist(tmp_path, split="test", count=5)
     config = TrainConfig(data="mnist", data_root=str(tmp_path), split="test", channels=3, image_size=32)
@@ -226,7 +226,7 @@ def test_grayscale_converts_to_the_requested_channels_and_size(tmp_path):
 
 
 def test_trains_on_a_folder_given_as_folder_path(tmp_path):
-    from gancli.checkpoint import read_info
+    from gancli.checkpoints.format import read_info
 
     make_picture_folder(tmp_path / "pictures")
     out = tmp_path / "run"

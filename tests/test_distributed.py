@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gancli.checkpoint import read_info
+from gancli.checkpoints.format import read_info
+from gancli.checkpoints.state import load_state
 from gancli.cli import app
-from gancli.distributed import without_nproc
-from gancli.training_state import load_state
+from gancli.cli.launch import without_nproc
 
 TINY = ["--data", "synthetic", "--split", "test", "--batch-size", "8", "--device", "cpu",
         "--set", "model.g_channels=64", "--set", "model.d_channels=16", "--set", "model.latent_dim=16",

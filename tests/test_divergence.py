@@ -2,15 +2,15 @@
 
 import pytest
 import torch
+from conftest import tiny_config
 from typer.testing import CliRunner
 
-from conftest import tiny_config
-from gancli.checkpoint import read_info
+from gancli.checkpoints.format import read_info
+from gancli.checkpoints.state import load_state
 from gancli.cli import app
-from gancli.guards import TrainingDiverged
-from gancli.progress import Reporter
-from gancli.train import train
-from gancli.training_state import load_state
+from gancli.training.guards import TrainingDiverged
+from gancli.training.reporting import Reporter
+from gancli.training.trainer import train
 
 runner = CliRunner()
 
@@ -44,7 +44,7 @@ def test_rollback_reloads_the_last_checkpoint_and_continues_with_a_lower_learnin
     messages = []
 
     class Recorder(Reporter):
-        def message(self, text):
+        def notify(self, text):
             messages.append(text)
 
     result = train(config, reporter=Recorder(), resume=out)
@@ -64,7 +64,7 @@ def test_rollback_gives_up_after_max_rollbacks(two_good_steps):
 
 
 def test_the_guard_reads_nothing_back_per_step():
-    from gancli.guards import DivergenceGuard
+    from gancli.training.guards import DivergenceGuard
 
     guard = DivergenceGuard(torch.device("cpu"))
     for step, value in enumerate([1.0, 2.0, float("nan"), float("inf"), 3.0], start=1):

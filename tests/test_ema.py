@@ -1,13 +1,13 @@
 import json
 
 import torch
+from conftest import tiny_config
 from typer.testing import CliRunner
 
-from conftest import tiny_config
-from gancli.checkpoint import load_tensors, read_info
+from gancli.checkpoints.format import load_tensors, read_info
 from gancli.cli import app
-from gancli.progress import Reporter
-from gancli.train import train
+from gancli.training.reporting import Reporter
+from gancli.training.trainer import train
 
 runner = CliRunner()
 
@@ -54,7 +54,7 @@ def test_ema_decay_zero_trains_without_an_average(tmp_path):
 
 
 def test_the_ema_decay_warms_up_then_holds_the_configured_value():
-    from gancli.ema import GeneratorEMA
+    from gancli.training.ema import GeneratorEMA
 
     ema = GeneratorEMA(torch.nn.Linear(2, 2), decay=0.999, start=100)
     decays = [ema.decay_at(step) for step in (101, 110, 200, 1_000, 100_000)]

@@ -4,15 +4,15 @@ import json
 
 import pytest
 import torch
+from conftest import StandInFeatures, tiny_config
 from typer.testing import CliRunner
 
-from conftest import StandInFeatures, tiny_config
-from gancli.best_checkpoint import EVAL_SEED
-from gancli.checkpoint import read_info
+from gancli.checkpoints.format import read_info
 from gancli.cli import app
-from gancli.evaluation import evaluate
-from gancli.progress import Reporter
-from gancli.train import train
+from gancli.metrics.evaluation import evaluate
+from gancli.training.best import EVAL_SEED
+from gancli.training.reporting import Reporter
+from gancli.training.trainer import train
 
 runner = CliRunner()
 
@@ -39,8 +39,8 @@ def test_eval_command_scores_a_checkpoint_and_reuses_real_features(tiny_run, tmp
 
 
 def test_generated_images_are_scored_as_their_pngs_hold_them(tiny_run, standin_extractor, tmp_path):
-    from gancli.evaluation import Scorer, generated_pixels
-    from gancli.models import load_generator
+    from gancli.checkpoints.generator import load_generator
+    from gancli.metrics.evaluation import Scorer, generated_pixels
     from gancli.sampling import generate
 
     model = load_generator(tiny_run.last_checkpoint)

@@ -8,8 +8,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from gancli.checkpoints.generator import load_generator
 from gancli.cli import app
-from gancli.models import load_generator
 
 runner = CliRunner()
 has_onnx = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))

@@ -4,18 +4,18 @@ import json
 
 import pytest
 import torch
+from conftest import TINY_MODEL, tiny_config
 from typer.testing import CliRunner
 
-from conftest import TINY_MODEL, tiny_config
 from gancli.architectures import architectures
-from gancli.batches import DeviceBatches
 from gancli.cli import app
-from gancli.execution import Execution, ExecutionOptions, resolve_execution
+from gancli.core.shapes import ImageShape
 from gancli.losses import GANLoss, NonSaturatingBCE, make_loss
-from gancli.progress import Reporter
-from gancli.shapes import ImageShape
-from gancli.step_builder import build_training
-from gancli.train import train
+from gancli.training.batches import DeviceBatches
+from gancli.training.build import build_training
+from gancli.training.execution import Execution, ExecutionOptions, resolve_execution
+from gancli.training.reporting import Reporter
+from gancli.training.trainer import train
 
 CPU = torch.device("cpu")
 SHAPE = ImageShape(3, 16, 16)
@@ -221,7 +221,7 @@ def test_compile_without_a_cxx_compiler_runs_eagerly_after_one_notice(monkeypatc
     import torch._dynamo
     import torch._inductor.config
 
-    from gancli.bench import bench
+    from gancli.training.bench import bench
 
     monkeypatch.setattr(torch._inductor.config.cpp, "cxx", ("/nonexistent/c++",))  # a machine with no compiler
     torch._dynamo.reset()

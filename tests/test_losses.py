@@ -2,14 +2,14 @@ import math
 
 import pytest
 import torch
-
 from conftest import tiny_config
-from gancli.checkpoint import read_info
+
+from gancli.checkpoints.format import read_info
 from gancli.errors import RegistryError
 from gancli.losses import losses, make_loss
-from gancli.progress import Reporter
-from gancli.step import GANStep
-from gancli.train import train
+from gancli.training.reporting import Reporter
+from gancli.training.step import GANStep
+from gancli.training.trainer import train
 
 
 def bce(logit: float, target: float) -> float:

@@ -5,17 +5,17 @@ import json
 
 import pytest
 import torch
+from conftest import TINY_MODEL, tiny_config
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
-from conftest import TINY_MODEL, tiny_config
 from gancli.architectures import architectures
+from gancli.checkpoints.generator import load_generator
 from gancli.cli import app
 from gancli.errors import CheckpointError
-from gancli.models import load_generator
-from gancli.progress import Reporter
 from gancli.testing import ConformanceError, check_architecture
-from gancli.train import train
+from gancli.training.reporting import Reporter
+from gancli.training.trainer import train
 
 runner = CliRunner()
 BUILTINS = [name for name in architectures.names() if any(p.builtin for p in architectures.plugins() if p.name == name)]

@@ -1,10 +1,10 @@
 """The real-feature cache: a second evaluation reuses it; changed data or another network does not."""
 
 import torch
+from conftest import StandInFeatures
 
 from gancli.metrics.features import FeatureExtractor
 from gancli.metrics.real_stats import real_features
-from conftest import StandInFeatures
 
 
 def pixels(seed, n=20):

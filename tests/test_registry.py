@@ -4,8 +4,8 @@ import pytest
 
 from gancli.architectures import Architecture
 from gancli.architectures.dcgan import DCGAN
+from gancli.core.registry import Plugin, Registry
 from gancli.errors import RegistryError
-from gancli.registry import Plugin, Registry
 
 GROUP = "gancli.architectures"
 

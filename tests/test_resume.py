@@ -1,20 +1,23 @@
+import dataclasses
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from conftest import TINY_MODEL, tiny_config
 from typer.testing import CliRunner
 
-from conftest import TINY_MODEL, tiny_config
-from gancli.batches import DeviceBatches, StreamedBatches
-from gancli.checkpoint import read_info, read_tensors
+from gancli.checkpoints.format import read_info, read_tensors
+from gancli.checkpoints.state import load_state
 from gancli.cli import app
 from gancli.config import TrainConfig
 from gancli.errors import ConfigError, GancliError
-from gancli.progress import Reporter
-from gancli.resume import find_resume_point
-from gancli.train import train
-from gancli.training_state import load_state
+from gancli.training.batches import DeviceBatches, StreamedBatches
+from gancli.training.reporting import Reporter
+from gancli.training.resume import find_resume_point
+from gancli.training.trainer import train
 
 runner = CliRunner()
 
@@ -123,8 +126,8 @@ def test_a_restored_batch_order_continues_exactly_across_epochs(make):
 def test_the_grad_scaler_travels_with_the_training_state(tmp_path):
     # fp16 (CUDA only) steps through a grad scaler; its scale and growth counter must survive a
     # resume. The scaler is the one the fp16 step would use, on the CPU device.
-    from gancli.trainer_state import capture_state, restore_state
-    from gancli.train import Trainer
+    from gancli.training.snapshot import capture_state, restore_state
+    from gancli.training.trainer import Trainer
 
     first = Trainer(tiny_config(tmp_path / "a", steps=1), Reporter())
     first.step_fn.scaler = torch.amp.GradScaler("cpu", init_scale=512.0, growth_interval=3)
@@ -138,3 +141,18 @@ def test_the_grad_scaler_travels_with_the_training_state(tmp_path):
     first.save()
     restore_state(second, first.run.last_checkpoint, state)
     assert second.step_fn.scaler.state_dict() == first.step_fn.scaler.state_dict()
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_a_run_written_by_gancli_0_1_resumes_exactly(tmp_path):
+    # tests/fixtures/run-0.1 was trained for 4 of 6 steps by gancli 0.1 as released (its last
+    # checkpoint and training state only); finishing it here must match a straight 6-step run.
+    old = tmp_path / "old"
+    shutil.copytree(FIXTURES / "run-0.1", old)
+    config = TrainConfig.from_dict(yaml.safe_load((old / "config.yaml").read_text()))
+    straight = train(dataclasses.replace(config, steps=6, out=str(tmp_path / "straight")), reporter=Reporter())
+    resumed = train(dataclasses.replace(config, steps=6, out=str(old)), reporter=Reporter(), resume=old)
+    assert resumed.steps == 6
+    assert_same_tensors(straight.last_checkpoint, resumed.last_checkpoint)

@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from gancli.checkpoints.generator import load_generator
 from gancli.cli import app
-from gancli.latents import latents_for, parse_seeds
-from gancli.models import load_generator
+from gancli.sampling.latents import latents_for, parse_seeds
 
 runner = CliRunner()
 

@@ -5,8 +5,13 @@ import math
 import pytest
 import torch
 
-from gancli.metrics.scores import (GaussianStats, frechet_distance, kernel_inception_distance, polynomial_mmd2,
-                                   precision_recall)
+from gancli.metrics.scores import (
+    GaussianStats,
+    frechet_distance,
+    kernel_inception_distance,
+    polynomial_mmd2,
+    precision_recall,
+)
 
 
 def test_frechet_distance_of_two_gaussians_matches_the_closed_form():

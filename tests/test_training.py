@@ -2,11 +2,11 @@ import json
 
 import pytest
 import yaml
-
 from conftest import tiny_config
+
 from gancli.errors import GancliError
-from gancli.progress import Reporter
-from gancli.train import train
+from gancli.training.reporting import Reporter
+from gancli.training.trainer import train
 
 
 def test_a_run_folder_has_config_metrics_samples_and_checkpoints(tiny_run):
@@ -23,7 +23,7 @@ def test_a_run_folder_has_config_metrics_samples_and_checkpoints(tiny_run):
 
 
 def test_training_changes_the_weights_and_is_reproducible_for_a_seed(tmp_path):
-    from gancli.models import load_generator
+    from gancli.checkpoints.generator import load_generator
 
     first = train(tiny_config(tmp_path / "a", steps=2), reporter=Reporter())
     again = train(tiny_config(tmp_path / "b", steps=2), reporter=Reporter())
@@ -42,13 +42,13 @@ def test_a_folder_holding_another_run_is_refused(tiny_run):
 
 def test_image_size_and_channels_convert_the_dataset(tmp_path):
     result = train(tiny_config(tmp_path / "gray", steps=1, image_size=16, channels=1), reporter=Reporter())
-    from gancli.checkpoint import read_info
+    from gancli.checkpoints.format import read_info
 
     assert read_info(result.last_checkpoint).image_shape.as_tuple() == (1, 16, 16)
 
 
 def test_d_steps_gives_each_generator_update_that_many_discriminator_updates(tmp_path):
-    from gancli.train import Trainer
+    from gancli.training.trainer import Trainer
 
     trainer = Trainer(tiny_config(tmp_path / "run", steps=2, d_steps=3, sample_every=0), Reporter())
     result = trainer.run_loop()

@@ -1,8 +1,9 @@
 """Architectures: the contract, and the registry that finds built-ins and plugins alike."""
 
 from gancli.architectures.base import ArchConfig, Architecture
-from gancli.registry import Registry
+from gancli.core.registry import Registry
+from gancli.core.shapes import ImageShape
 
 architectures: Registry[Architecture] = Registry("gancli.architectures", "architecture", Architecture)
 
-__all__ = ["ArchConfig", "Architecture", "architectures"]
+__all__ = ["ArchConfig", "Architecture", "ImageShape", "architectures"]

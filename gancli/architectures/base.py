@@ -20,9 +20,9 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from gancli.config.typed import from_mapping, to_mapping
+from gancli.core.shapes import ImageShape
 from gancli.losses import Penalty
-from gancli.shapes import ImageShape
-from gancli.typed import from_mapping, to_mapping
 
 
 @dataclass

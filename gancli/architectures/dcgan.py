@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from gancli.architectures.base import ArchConfig, Architecture
-from gancli.shapes import ImageShape
+from gancli.core.shapes import ImageShape
 
 
 @dataclass

@@ -14,7 +14,7 @@ from torch import nn
 
 from gancli.architectures.base import ArchConfig, Architecture
 from gancli.architectures.dcgan import init_weights
-from gancli.shapes import ImageShape
+from gancli.core.shapes import ImageShape
 
 SIDE = 64
 

@@ -12,8 +12,8 @@ import typer
 from typer.core import TyperGroup
 
 from gancli import __version__
+from gancli.core.registry import builtins_only
 from gancli.errors import GancliError, debug_requested
-from gancli.registry import builtins_only
 
 
 def debug_enabled(ctx: typer.Context | None = None) -> bool:
@@ -28,7 +28,7 @@ class GancliGroup(TyperGroup):
         except GancliError as err:
             if debug_enabled(ctx):
                 raise
-            from gancli.distributed import error_line  # torch loads only when a command needs it
+            from gancli.cli.errors import error_line  # torch loads only when a command needs it
             line = error_line(err)
             if line:
                 typer.echo(line, err=True)

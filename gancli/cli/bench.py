@@ -27,9 +27,9 @@ def bench(
     as_json: JsonOpt = False,
 ):
     """Time training steps of ARCH as `train` runs them: images/s, ms/step, peak memory."""
-    from gancli.bench import bench as run_bench
     from gancli.config import apply_overrides
-    from gancli.execution import ExecutionOptions
+    from gancli.training.bench import bench as run_bench
+    from gancli.training.execution import ExecutionOptions
 
     try:
         options = ExecutionOptions(precision, cuda_graphs, compile)

@@ -16,7 +16,7 @@ DataRootOpt = Annotated[Optional[Path], typer.Option("--data-root", help="Folder
 
 
 def show_datasets(data_root: Optional[Path], as_json: bool) -> None:
-    from gancli.catalog import dataset_rows
+    from gancli.cli.catalog import dataset_rows
 
     rows = dataset_rows(data_root)
     if as_json:

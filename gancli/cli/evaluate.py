@@ -28,8 +28,8 @@ def evaluate(
     as_json: JsonOpt = False,
 ):
     """Generate images from CHECKPOINT and score them against real images."""
-    from gancli.evaluation import evaluate as run_evaluation
-    from gancli.evaluation import parse_metrics
+    from gancli.metrics.evaluation import evaluate as run_evaluation
+    from gancli.metrics.evaluation import parse_metrics
 
     report = run_evaluation(checkpoint, data, split, num, parse_metrics(metrics), num_real, inception, device,
                             seed, batch_size, data_root)

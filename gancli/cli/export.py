@@ -16,7 +16,7 @@ def export(
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")] = Path("generator.onnx"),
 ):
     """Export the generator of CHECKPOINT, checked against PyTorch on random latents."""
-    from gancli.export import export as run_export
+    from gancli.sampling.export import export as run_export
 
     result = run_export(checkpoint, output, fmt)
     typer.echo(f"Wrote {result.path} (largest difference from PyTorch on random latents: {result.max_abs_difference:.2g})")

@@ -13,7 +13,7 @@ from gancli.cli.options import CheckpointArg, JsonOpt
 
 def inspect(checkpoint: CheckpointArg, as_json: JsonOpt = False):
     """Show what CHECKPOINT holds: metadata, tensors and parameter counts."""
-    from gancli.inspection import describe_checkpoint
+    from gancli.checkpoints.inspection import describe_checkpoint
 
     report = describe_checkpoint(checkpoint)
     if as_json:

@@ -41,7 +41,7 @@ def list_plugins(
     data_root: DataRootOpt = None,
 ):
     """List architectures, datasets and losses, each with the package that provides it."""
-    from gancli.catalog import catalog
+    from gancli.cli.catalog import catalog
 
     if datasets_only:
         show_datasets(data_root, as_json)

@@ -26,8 +26,8 @@ def sample(
     no_ema: Annotated[bool, typer.Option("--no-ema", help="Use the raw generator, not its moving average.")] = False,
 ):
     """Rebuild the generator from CHECKPOINT and write its images."""
-    from gancli.latents import parse_seeds
-    from gancli.sample_output import SampleRequest, write_samples
+    from gancli.sampling.latents import parse_seeds
+    from gancli.sampling.output import SampleRequest, write_samples
 
     request = SampleRequest(checkpoint, output, n, seed, parse_seeds(seeds) if seeds else None, nrow, individual,
                             fmt, interpolate, truncation, batch_size, device, ema=not no_ema)

@@ -46,11 +46,12 @@ def train(
     if nproc is not None:
         import sys
 
-        from gancli.distributed import launch_local
+        from gancli.cli.launch import launch_local
         raise typer.Exit(launch_local(nproc, sys.argv[1:]))
-    from gancli.distributed import env_rank
-    from gancli.resume import plan_run
-    from gancli.train import train as run_training
+    from gancli.cli.progress import terminal_reporter
+    from gancli.training.distributed import env_rank
+    from gancli.training.resume import plan_run
+    from gancli.training.trainer import train as run_training
 
     flags = {"arch": arch, "data": data, "split": split, "data_root": data_root, "download": download, "image_size": image_size,
              "channels": channels, "epochs": epochs, "steps": steps, "batch_size": batch_size, "lr": lr,
@@ -59,7 +60,7 @@ def train(
              "eval_every": eval_every, "eval_num": eval_num, "inception": str(inception) if inception else None,
              "precision": precision, "cuda_graphs": cuda_graphs, "compile": compile, "sync_bn": sync_bn}
     plan = plan_run(resume, config, set_values or [], flags, overwrite)
-    result = run_training(plan.config, overwrite=plan.overwrite, resume=plan.resume)
+    result = run_training(plan.config, terminal_reporter(), overwrite=plan.overwrite, resume=plan.resume)
     if env_rank() != 0:
         return
     typer.echo(f"Trained {result.steps} steps; run folder: {result.out}")

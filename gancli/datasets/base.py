@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-from gancli.shapes import ImageShape
+from gancli.core.shapes import ImageShape
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class DataRequest:
     split: str
     download: bool = False
     image_size: int | None = None               # for sources that must resize while decoding
-    say: Callable[[str], None] | None = None    # where to tell the user what loading did
+    notify: Callable[[str], None] | None = None    # where to tell the user what loading did
 
 
 @dataclass(frozen=True)

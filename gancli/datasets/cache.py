@@ -15,8 +15,8 @@ from typing import Callable
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from gancli.core.files import atomic_path
 from gancli.datasets.base import Images
-from gancli.fileio import atomic_path
 
 CACHE_FOLDER = ".gancli-cache"
 FORMAT = 1
@@ -66,19 +66,19 @@ def write_cache(path: Path, key: str, images: Images, dataset: str) -> bool:
 
 
 def cached_decode(cache: Path, key: str, decode: Callable[[], Images], what: str,
-                  say: Callable[[str], None]) -> Images:
+                  notify: Callable[[str], None]) -> Images:
     """The images from `cache` when its key matches, else `decode()` and write the cache."""
     started = time.perf_counter()
     images = read_cache(cache, key)
     if images is not None:
-        say(f"{what}: {len(images)} images {images.shape} from the cache {cache} "
+        notify(f"{what}: {len(images)} images {images.shape} from the cache {cache} "
             f"in {time.perf_counter() - started:.2f} s")
         return images
     images = decode()
     decoded = time.perf_counter() - started
     if write_cache(cache, key, images, what):
-        say(f"{what}: decoded {len(images)} images {images.shape} in {decoded:.2f} s; cached in {cache}")
+        notify(f"{what}: decoded {len(images)} images {images.shape} in {decoded:.2f} s; cached in {cache}")
     else:
-        say(f"{what}: decoded {len(images)} images {images.shape} in {decoded:.2f} s "
+        notify(f"{what}: decoded {len(images)} images {images.shape} in {decoded:.2f} s "
             f"({cache.parent} is not writable, so there is no cache)")
     return images

@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 from torchvision.datasets import CIFAR10
 
+from gancli.core.shapes import ImageShape
 from gancli.datasets.base import Images
 from gancli.datasets.files import FileDataset, Resource
-from gancli.shapes import ImageShape
 
 
 class LocalCIFAR10(CIFAR10):

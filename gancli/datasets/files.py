@@ -62,7 +62,7 @@ class FileDataset(DatasetSource):
         # A file still packed in its archive needs unpacking, not a download.
         return all(r.archive is not None and (root / r.archive).is_file() for r in self.missing(root, split))
 
-    def obtain(self, root: Path, split: str, download: bool, say: Callable[[str], None]) -> None:
+    def obtain(self, root: Path, split: str, download: bool, notify: Callable[[str], None]) -> None:
         """Make every file of `split` present, or raise `DatasetMissingError` saying how."""
         failures: list[str] = []
         trying = download
@@ -73,7 +73,7 @@ class FileDataset(DatasetSource):
                 if not archive_path.is_file():
                     if not trying:
                         continue
-                    say(f"{self.name}: downloading {source_url(wanted[0].url)}")
+                    notify(f"{self.name}: downloading {source_url(wanted[0].url)}")
                     fetch(wanted[0].url, archive_path, wanted[0].md5)
                 if wanted[0].archive is not None:
                     action = "unpacking"
@@ -111,13 +111,13 @@ class FileDataset(DatasetSource):
     # -- loading -------------------------------------------------------------------------
 
     def load(self, request: DataRequest) -> Images:
-        say = request.say or quiet
+        notify = request.notify or quiet
         root = request.root
-        self.obtain(root, request.split, request.download, say)
+        self.obtain(root, request.split, request.download, notify)
         sources = [root / r.path for r in self.resources(request.split)]
         cache = root / CACHE_FOLDER / f"{self.name}-{request.split}.safetensors"
         return cached_decode(cache, source_key(sources), lambda: self.decode_or_explain(root, request.split),
-                             f"{self.name} {request.split}", say)
+                             f"{self.name} {request.split}", notify)
 
     def decode_or_explain(self, root: Path, split: str) -> Images:
         try:

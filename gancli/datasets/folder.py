@@ -12,11 +12,11 @@ from pathlib import Path
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from gancli.core.shapes import ImageShape
 from gancli.datasets.base import DataRequest, DatasetSource, Images
 from gancli.datasets.cache import CACHE_FOLDER, cached_decode, source_key
 from gancli.datasets.files import quiet
 from gancli.errors import GancliError
-from gancli.shapes import ImageShape
 
 DEFAULT_SIZE = 64
 
@@ -50,15 +50,15 @@ class ImageDirectory(DatasetSource):
         return root.is_dir() and any(candidate_files(root))
 
     def load(self, request: DataRequest) -> Images:
-        root, size, say = request.root, request.image_size or DEFAULT_SIZE, request.say or quiet
+        root, size, notify = request.root, request.image_size or DEFAULT_SIZE, request.notify or quiet
         if not root.is_dir():
             raise GancliError(f"dataset 'folder': {root} is not a folder (give it as --data folder:PATH)")
         files = candidate_files(root)
         cache = root / CACHE_FOLDER / f"folder-{size}.safetensors"
         return cached_decode(cache, source_key(files, extra=str(size)),
-                             lambda: self.decode(root, files, size, say), f"folder {root}", say)
+                             lambda: self.decode(root, files, size, notify), f"folder {root}", notify)
 
-    def decode(self, root: Path, files: list[Path], size: int, say) -> Images:
+    def decode(self, root: Path, files: list[Path], size: int, notify) -> Images:
         images, skipped = [], 0
         for path in files:
             try:
@@ -66,7 +66,7 @@ class ImageDirectory(DatasetSource):
             except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
                 skipped += 1
         if skipped:
-            say(f"folder {root}: skipped {skipped} unreadable or non-image file{'s' if skipped != 1 else ''}")
+            notify(f"folder {root}: skipped {skipped} unreadable or non-image file{'s' if skipped != 1 else ''}")
         if not images:
             raise GancliError(f"dataset 'folder': no readable images in {root} (searched recursively; "
                               f"{len(files)} file{'s' if len(files) != 1 else ''} found, none an image Pillow can read)")

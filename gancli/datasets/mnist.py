@@ -12,9 +12,9 @@ from pathlib import Path
 from torchvision.datasets import MNIST, FashionMNIST
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
+from gancli.core.shapes import ImageShape
 from gancli.datasets.base import Images
 from gancli.datasets.files import FileDataset, Resource
-from gancli.shapes import ImageShape
 
 PREFIXES = {"train": "train", "test": "t10k"}
 

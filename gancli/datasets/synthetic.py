@@ -12,8 +12,8 @@ import random
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from gancli.core.shapes import ImageShape
 from gancli.datasets.base import DataRequest, DatasetSource, Images
-from gancli.shapes import ImageShape
 
 SIDE = 32
 SPLIT_SIZES = {"train": 10_000, "test": 2_000}

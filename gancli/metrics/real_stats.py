@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from gancli.fileio import atomic_path
+from gancli.core.files import atomic_path
 from gancli.metrics.features import FeatureExtractor
 from gancli.metrics.weights import cache_root
 

@@ -24,8 +24,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from gancli.core.files import atomic_path
 from gancli.errors import GancliError
-from gancli.fileio import atomic_path
 
 FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{FID_WEIGHTS_NAME}"

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from gancli.architectures import ArchConfig, Architecture
-from gancli.shapes import ImageShape
+from gancli.architectures import ArchConfig, Architecture, ImageShape
 
 UPSAMPLINGS = 3  # three stride-2 steps: the image side is 8 times the first feature map's
 

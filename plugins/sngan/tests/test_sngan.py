@@ -4,16 +4,15 @@ from importlib.metadata import version
 
 import pytest
 import torch
+from gancli_sngan import SNGAN
 from torch.nn.utils import parametrize
 
-from gancli.architectures import architectures
+from gancli.architectures import ImageShape, architectures
 from gancli.config import TrainConfig
 from gancli.losses import Hinge
-from gancli.progress import Reporter
-from gancli.shapes import ImageShape
 from gancli.testing import check_architecture
-from gancli.train import Trainer
-from gancli_sngan import SNGAN
+from gancli.training import Trainer
+from gancli.training.reporting import Reporter
 
 # Narrow networks keep every test to seconds on a CPU; the layer pattern is the paper's.
 SMALL = {"g_channels": 32, "d_channels": 8, "latent_dim": 16}

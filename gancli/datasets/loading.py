@@ -1,0 +1,73 @@
+"""From a config's data settings to a decoded uint8 dataset of the requested shape."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from gancli.config import TrainConfig
+from gancli.datasets import DataRequest, DatasetSource, Images, datasets
+from gancli.errors import ConfigError
+
+DATA_ENV = "GANCLI_DATA"
+FOLDER_PREFIX = "folder:"
+
+
+def default_data_root() -> Path:
+    """`$GANCLI_DATA`, else the per-user cache folder (`$XDG_CACHE_HOME/gancli/data`)."""
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "gancli" / "data"
+
+
+def resolve_split(dataset: DatasetSource, name: str, split: str | None) -> str:
+    split = split or dataset.default_split
+    if split not in dataset.splits:
+        raise ConfigError(f"split: dataset '{name}' has no split '{split}'; available: {', '.join(dataset.splits)}")
+    return split
+
+
+def conform(images: Images, channels: int | None, size: int | None) -> Images:
+    """Convert to `channels` (1 or 3) and resize to `size` x `size` (shorter side, centre crop)."""
+    pixels = images.pixels
+    if channels is not None and channels != pixels.shape[1]:
+        if channels == 3:
+            pixels = pixels.expand(-1, 3, -1, -1).contiguous()
+        else:  # ITU-R 601 luma, as PIL's convert("L")
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            pixels = (pixels.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    height, width = pixels.shape[2:]
+    if size is not None and (height, width) != (size, size):
+        scale = size / min(height, width)
+        resized = (max(size, round(height * scale)), max(size, round(width * scale)))
+        chunks = []
+        for chunk in pixels.split(4096):  # bounds the float copy's memory
+            out = F.interpolate(chunk.float(), size=resized, mode="bilinear", antialias=True, align_corners=False)
+            top, left = (resized[0] - size) // 2, (resized[1] - size) // 2
+            chunks.append(out[:, :, top:top + size, left:left + size].round().clamp(0, 255).to(torch.uint8))
+        pixels = torch.cat(chunks)
+    return Images(pixels, images.labels)
+
+
+def parse_data(data: str, data_root: str | None) -> tuple[str, Path | None]:
+    """`folder:PATH` names the folder dataset and its root in one value; other names pass through."""
+    if data.startswith(FOLDER_PREFIX):
+        return "folder", Path(data[len(FOLDER_PREFIX):]).expanduser()
+    if data == "folder" and not data_root:
+        raise ConfigError("data: the folder dataset needs a path: --data folder:PATH or --data-root PATH")
+    return data, Path(data_root).expanduser() if data_root else None
+
+
+def load_images(config: TrainConfig, notify: Callable[[str], None] | None = None) -> Images:
+    """Decode the configured dataset split (downloading if allowed) and conform it to the config."""
+    name, root = parse_data(config.data, config.data_root)
+    dataset = datasets.get(name)
+    split = resolve_split(dataset, name, config.split)
+    request = DataRequest(root=root or default_data_root(), split=split, download=config.download,
+                          image_size=config.image_size, notify=notify)
+    return conform(dataset.load(request), config.channels, config.image_size)

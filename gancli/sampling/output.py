@@ -1,0 +1,176 @@
+"""Writing a checkpoint's images: a grid, one PNG per image, an .npz array, or a latent walk.
+
+Images are generated `batch_size` at a time and handed on as they come, so `-n 50000` never
+holds all images in memory; PNG files are encoded by a pool of threads (zlib releases the GIL)
+while the generator makes the next batch.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gancli.checkpoints.generator import LoadedGenerator, load_generator
+from gancli.core.device import resolve_device
+from gancli.core.files import atomic_path
+from gancli.core.pixels import save_grid, to_uint8
+from gancli.errors import ConfigError, GancliError
+from gancli.sampling.latents import latents_for, walk
+
+FORMATS = ("png", "npz")
+GIF_FRAME_MS = 80
+
+
+@dataclass
+class SampleRequest:
+    checkpoint: Path
+    output: Path | None = None         # grid, .npz or strip; default samples.png / samples.npz
+    n: int = 64
+    seed: int = 0
+    seeds: list[int] | None = None     # one seed per image; wins over n and seed
+    nrow: int | None = None
+    individual: Path | None = None     # a folder for one PNG per image instead of a grid
+    format: str = "png"
+    interpolate: int | None = None     # steps between consecutive seeds of a latent walk
+    truncation: float | None = None
+    batch_size: int = 256
+    device: str = "auto"
+    workers: int | None = None         # PNG encoding threads; default: one per CPU core
+    ema: bool = True                   # the EMA generator when the checkpoint has one
+
+    def __post_init__(self):
+        if self.format not in FORMATS:
+            raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if self.batch_size < 1 or self.n < 1:
+            raise ConfigError("--batch-size and -n must be positive")
+        if self.individual is not None and self.format != "png":
+            raise ConfigError("--individual writes PNG files; it cannot be combined with --format npz")
+        if self.interpolate is not None:
+            if self.interpolate < 1:
+                raise ConfigError(f"--interpolate must be at least 1, got {self.interpolate}")
+            if not self.seeds or len(self.seeds) < 2:
+                raise ConfigError("--interpolate walks between seeds: give at least two with --seeds")
+            if self.format != "png" or self.individual is not None:
+                raise ConfigError("--interpolate writes a PNG strip and a GIF; drop --format npz and --individual")
+
+
+@dataclass
+class SampleResult:
+    count: int
+    paths: list[Path]
+
+
+@torch.no_grad()
+def image_batches(model: LoadedGenerator, latents: torch.Tensor, batch_size: int,
+                  device: torch.device) -> Iterator[torch.Tensor]:
+    """uint8 image batches (B, C, H, W) on the CPU, one generator call each."""
+    for chunk in latents.split(batch_size):
+        yield to_uint8(model.generator(chunk.to(device))).cpu()
+
+
+def as_pil(pixels: torch.Tensor) -> Image.Image:
+    array = pixels.permute(1, 2, 0).contiguous().numpy()
+    return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+
+
+class ParallelPngWriter:
+    """Encodes PNG files on a thread pool; at most a bounded number wait, to bound memory."""
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or os.cpu_count() or 2
+        self.pool = ThreadPoolExecutor(self.workers)
+        self.pending: deque[Future] = deque()
+
+    def submit(self, pixels: torch.Tensor, path: Path) -> None:
+        while len(self.pending) >= 64 * self.workers:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(as_pil(pixels).save, path, format="PNG"))
+
+    def close(self) -> None:
+        try:
+            while self.pending:
+                self.pending.popleft().result()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def write_individual(batches: Iterator[torch.Tensor], folder: Path, names: list[str], workers: int | None) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = ParallelPngWriter(workers)
+    paths: list[Path] = []
+    try:
+        for batch in batches:
+            for pixels in batch:
+                paths.append(folder / names[len(paths)])
+                writer.submit(pixels, paths[-1])
+    finally:
+        writer.close()
+    return paths
+
+
+def write_npz(batches: Iterator[torch.Tensor], path: Path, count: int, shape: tuple[int, int, int],
+              seeds: list[int] | None) -> None:
+    """An .npz with `images` (N, H, W, C) uint8, as numpy.load reads it, streamed batch by batch."""
+    channels, height, width = shape
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
+        with archive.open("images.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_2_0(
+                member, {"descr": "|u1", "fortran_order": False, "shape": (count, height, width, channels)})
+            for batch in batches:
+                member.write(batch.permute(0, 2, 3, 1).contiguous().numpy().tobytes())
+        if seeds:
+            with archive.open("seeds.npy", "w") as member:
+                np.lib.format.write_array(member, np.asarray(seeds, dtype=np.int64))
+
+
+def write_walk(model: LoadedGenerator, latents: torch.Tensor, steps: int, strip: Path, device) -> list[Path]:
+    """A strip (one row per pair of seeds) and an animated GIF walking through all of them."""
+    path_latents = walk(latents, steps)                            # (S - 1, steps + 1, D)
+    frames = torch.cat(list(image_batches(model, path_latents.flatten(0, 1), 256, device)))
+    save_grid(frames, strip, nrow=steps + 1)
+    # The GIF shows each shared end point once: drop the first frame of every row after the first.
+    keep = [i for i in range(frames.shape[0]) if i < steps + 1 or i % (steps + 1) != 0]
+    pictures = [as_pil(frames[i]) for i in keep]
+    gif = strip.with_suffix(".gif")
+    try:
+        with atomic_path(gif) as tmp:
+            pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:],
+                             duration=GIF_FRAME_MS, loop=0)
+    except OSError as err:
+        raise GancliError(f"cannot write {gif}: {err.strerror or err}") from None
+    return [strip, gif]
+
+
+def write_samples(request: SampleRequest) -> SampleResult:
+    """Generate the requested images from the checkpoint and write them as asked."""
+    target = resolve_device(request.device)
+    model = load_generator(request.checkpoint, target, ema=request.ema)
+    latents = latents_for(model, request.n, request.seed, request.seeds, request.truncation)
+    count = latents.shape[0]
+    output = request.output or Path("samples.npz" if request.format == "npz" else "samples.png")
+    try:
+        if request.interpolate is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            return SampleResult(count, write_walk(model, latents, request.interpolate, output, target))
+        batches = image_batches(model, latents, request.batch_size, target)
+        if request.individual is not None:
+            names = ([f"seed{s:04d}.png" for s in request.seeds] if request.seeds
+                     else [f"{i:06d}.png" for i in range(count)])
+            return SampleResult(count, write_individual(batches, request.individual, names, request.workers))
+        if request.format == "npz":
+            output.parent.mkdir(parents=True, exist_ok=True)
+            write_npz(batches, output, count, model.info.image_shape.as_tuple(), request.seeds)
+            return SampleResult(count, [output])
+        save_grid(torch.cat(list(batches)), output, request.nrow)
+        return SampleResult(count, [output])
+    except OSError as err:
+        raise GancliError(f"cannot write samples: {err.strerror or err}") from None

@@ -1,0 +1,152 @@
+"""Training batches from a decoded uint8 dataset: resident on the device, or streamed from the host.
+
+`DeviceBatches`: each epoch is one random permutation of the dataset, generated on the device;
+a step indexes it and converts to float there. No Python runs per image and nothing is copied
+from the host. `StreamedBatches` serves datasets larger than the memory budget: loader workers
+gather each batch on the host into pinned memory, and only the batch crosses to the device.
+Both drop the last incomplete batch of an epoch, so every step has the same shape. Both keep
+their order as a generator, the epoch's permutation and the position in it, which a checkpoint
+saves and `restore` puts back for an exact resume.
+
+Under data parallelism every rank draws the same permutation (same seed) and `next` returns
+this rank's share of the global batch: rank r of n takes the r-th of n equal slices. The saved
+order, epoch and position describe global batches, so they mean the same on any number of ranks.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Union
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from gancli.core.pixels import to_unit_range
+
+
+def _share(batch_size: int, rank: int, ranks: int) -> tuple[int, int]:
+    """(offset, size) of rank `rank`'s slice of a global batch."""
+    if batch_size % ranks:
+        raise ValueError(f"{batch_size} images per batch do not split evenly over {ranks} processes")
+    size = batch_size // ranks
+    return rank * size, size
+
+
+class DeviceBatches:
+    def __init__(self, pixels: torch.Tensor, batch_size: int, seed: int, rank: int = 0, ranks: int = 1):
+        if pixels.shape[0] < batch_size:
+            raise ValueError(f"the dataset has {pixels.shape[0]} images, fewer than one batch of {batch_size}")
+        self.pixels = pixels
+        self.batch_size = batch_size  # global: all ranks together
+        self.offset, self.share = _share(batch_size, rank, ranks)
+        self.steps_per_epoch = pixels.shape[0] // batch_size
+        self.rng = torch.Generator(device=pixels.device).manual_seed(seed)
+        self.epoch = 0
+        self.position = 0  # batches already taken from the current permutation
+        self.order = self._permutation()
+
+    def _permutation(self) -> torch.Tensor:
+        return torch.randperm(self.pixels.shape[0], generator=self.rng, device=self.pixels.device)
+
+    def next(self) -> torch.Tensor:
+        """This rank's share of the next batch as floats in [-1, 1], (share, C, H, W)."""
+        if self.position == self.steps_per_epoch:
+            self.epoch += 1
+            self.position = 0
+            self.order = self._permutation()
+        start = self.position * self.batch_size + self.offset
+        indices = self.order[start:start + self.share]
+        self.position += 1
+        return to_unit_range(self.pixels[indices])
+
+    def restore(self, order: torch.Tensor, epoch: int, position: int) -> None:
+        """Continue from `position` batches into `epoch`, whose permutation is `order`."""
+        if order.shape != self.order.shape or not 0 <= position <= self.steps_per_epoch:
+            raise ValueError(f"a data order of {order.shape[0]} images at batch {position} does not fit "
+                             f"{self.order.shape[0]} images in {self.steps_per_epoch} batches")
+        self.order, self.epoch, self.position = order.to(self.order.device), epoch, position
+
+
+class _IndexedPixels(Dataset):
+    """Hands a worker a whole batch of indices at once: one tensor gather, no per-image Python."""
+
+    def __init__(self, pixels: torch.Tensor):
+        self.pixels = pixels
+
+    def __len__(self) -> int:
+        return self.pixels.shape[0]
+
+    def __getitem__(self, indices: list[int]) -> torch.Tensor:
+        return self.pixels[torch.as_tensor(indices)]
+
+
+class _EpochOrder(Sampler):
+    """Index batches of the current permutation, from the current position on. It runs in the
+    main process, so the order it follows is the one its `StreamedBatches` saves and restores."""
+
+    def __init__(self, batches: "StreamedBatches"):
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return self.batches.steps_per_epoch
+
+    def __iter__(self):
+        order, size = self.batches.order, self.batches.batch_size
+        offset, share = self.batches.offset, self.batches.share
+        for position in range(self.batches.position, self.batches.steps_per_epoch):
+            start = position * size + offset
+            yield order[start:start + share].tolist()
+
+
+class StreamedBatches:
+    """The `DeviceBatches` interface over a host-resident dataset, for when it exceeds the budget."""
+
+    def __init__(self, pixels: torch.Tensor, batch_size: int, seed: int, device: torch.device, workers: int = 2,
+                 rank: int = 0, ranks: int = 1):
+        if pixels.shape[0] < batch_size:
+            raise ValueError(f"the dataset has {pixels.shape[0]} images, fewer than one batch of {batch_size}")
+        self.pixels = pixels
+        self.batch_size = batch_size
+        self.offset, self.share = _share(batch_size, rank, ranks)
+        self.device = torch.device(device)
+        self.steps_per_epoch = pixels.shape[0] // batch_size
+        self.rng = torch.Generator().manual_seed(seed)
+        self.order = torch.randperm(pixels.shape[0], generator=self.rng)
+        self.loader = DataLoader(
+            _IndexedPixels(pixels), sampler=_EpochOrder(self), batch_size=None,
+            num_workers=workers, pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+        )
+        self.epoch = 0
+        self.position = 0
+        self._iterator = iter(self.loader)
+
+    def next(self) -> torch.Tensor:
+        """This rank's share of the next batch as floats in [-1, 1], on the training device."""
+        if self.position == self.steps_per_epoch:
+            self.epoch += 1
+            self.position = 0
+            self.order = torch.randperm(self.pixels.shape[0], generator=self.rng)
+            self._iterator = iter(self.loader)
+        batch = next(self._iterator)
+        self.position += 1
+        return to_unit_range(batch.to(self.device, non_blocking=True))
+
+    def restore(self, order: torch.Tensor, epoch: int, position: int) -> None:
+        """Continue from `position` batches into `epoch`, whose permutation is `order`."""
+        DeviceBatches.restore(self, order, epoch, position)  # type: ignore[arg-type]
+        self._iterator = iter(self.loader)
+
+
+Batches = Union[DeviceBatches, StreamedBatches]
+
+
+def make_batches(pixels: torch.Tensor, batch_size: int, seed: int, device: torch.device, budget_mb: int,
+                 workers: int, notify: Callable[[str], None] | None = None, rank: int = 0, ranks: int = 1) -> Batches:
+    """On the device when the dataset fits `budget_mb`, else streamed from the host; rank
+    `rank` of `ranks` gets its share of each batch."""
+    size_mb = pixels.numel() * pixels.element_size() / 2**20
+    if size_mb <= budget_mb:
+        return DeviceBatches(pixels.to(device), batch_size, seed, rank, ranks)
+    if notify is not None:
+        notify(f"the dataset ({size_mb:,.0f} MB) exceeds data_budget_mb ({budget_mb:,} MB): "
+            f"streaming batches from the host with {workers} worker{'s' if workers != 1 else ''}")
+    return StreamedBatches(pixels, batch_size, seed, device, workers, rank, ranks)

@@ -1,0 +1,123 @@
+"""Resuming a run: which checkpoint to continue from, and what may change on the way.
+
+The newest checkpoint whose weights and training state both read cleanly and come from the same
+save is used: `last`, else the step-numbered ones from the newest down. What defines the run
+(architecture and its shape hyperparameters, dataset, split, image shape, batch size) must not
+change; anything else (steps, epochs, learning rates, logging) may, and is reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gancli.checkpoints.format import CheckpointInfo, read_info
+from gancli.checkpoints.state import TrainingState, load_state
+from gancli.config import TrainConfig, resolve_config
+from gancli.errors import CheckpointError, ConfigError, GancliError
+from gancli.training.run_folder import RunFolder
+
+#: Config keys that define a run; a resume that changes one is refused.
+FIXED_KEYS = ("arch", "data", "split", "image_size", "channels", "batch_size")
+#: Hyperparameters a resume may change: the optimiser's, not the networks' shapes.
+MUTABLE_HPARAMS = ("lr_g", "lr_d")
+
+
+@dataclass
+class ResumePoint:
+    run_dir: Path
+    checkpoint: Path
+    info: CheckpointInfo
+    state: TrainingState
+    skipped: list[str]  # why newer checkpoints were passed over
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.state.config
+
+
+def find_resume_point(run_dir: Path) -> ResumePoint:
+    """The checkpoint to continue the run in `run_dir` from, or an error saying why there is none."""
+    run = RunFolder(Path(run_dir))
+    if not run.holds_run():
+        raise GancliError(f"cannot resume {run.root}: it holds no gancli run (no config.yaml)")
+    pairs = [(run.last_checkpoint, run.last_state)]
+    pairs += [(run.checkpoint_path(s), run.state_path(s)) for s in reversed(run.numbered_steps())]
+    skipped: list[str] = []
+    for weights, state_path in pairs:
+        if not weights.exists():
+            continue
+        try:
+            info, state = read_info(weights), load_state(state_path)
+        except CheckpointError as err:
+            skipped.append(str(err))
+            continue
+        if not info.checkpoint_id or info.checkpoint_id != state.checkpoint_id:
+            skipped.append(f"{weights} and {state_path} are from different saves (a save was cut short)")
+            continue
+        return ResumePoint(run.root, weights, info, state, skipped)
+    reason = f": {skipped[0]}" if skipped else " (no checkpoint was written yet)"
+    raise GancliError(f"cannot resume {run.root}: no usable checkpoint{reason}; "
+                      f"pass --overwrite instead of --resume to start it again")
+
+
+def can_resume(run_dir: Path) -> bool:
+    run = RunFolder(Path(run_dir))
+    return run.holds_run() and (run.last_checkpoint.exists() or bool(run.numbered_steps()))
+
+
+def resume_dir(resume: str | None, out: Path | None) -> Path | None:
+    """The run folder `--resume` names: a path, or `auto` for `--out` when it holds a run
+    with a checkpoint."""
+    if resume is None:
+        return None
+    if resume == "auto":
+        if out is None:
+            raise ConfigError("--resume auto needs --out: the run folder to continue when it holds a run")
+        return Path(out) if can_resume(out) else None
+    if out is not None and Path(out).resolve() != Path(resume).resolve():
+        raise ConfigError(f"--resume {resume} continues the run in its own folder; drop --out {out}")
+    return Path(resume)
+
+
+def check_compatible(point: ResumePoint, config: TrainConfig, hparams: dict[str, Any]) -> list[str]:
+    """Refuse what may not change; return a line per setting that did change."""
+    old = point.config
+    new = config.to_dict()
+    where = f"cannot resume {point.run_dir}"
+    for key in FIXED_KEYS:
+        if old.get(key) != new[key]:
+            raise ConfigError(f"{where}: {key} was {old.get(key)!r}, now {new[key]!r}; "
+                              f"start a new run (another --out) to change it")
+    for key, value in hparams.items():
+        if key not in MUTABLE_HPARAMS and point.info.hparams.get(key) != value:
+            raise ConfigError(f"{where}: model.{key} was {point.info.hparams.get(key)!r}, now {value!r}; "
+                              f"start a new run (another --out) to change it")
+    changes = [f"{key} {old.get(key)!r} -> {new[key]!r}" for key in new
+               if key not in FIXED_KEYS + ("model", "out") and old.get(key) != new[key]]
+    changes += [f"model.{key} {point.info.hparams.get(key)!r} -> {hparams[key]!r}" for key in MUTABLE_HPARAMS
+                if key in hparams and point.info.hparams.get(key) != hparams[key]]
+    return changes
+
+
+@dataclass
+class RunPlan:
+    config: TrainConfig
+    resume: ResumePoint | None
+    overwrite: bool
+
+
+def plan_run(resume: str | None, file: Path | None, overrides: list[str], flags: dict[str, Any],
+             overwrite: bool = False) -> RunPlan:
+    """What `gancli train` does: a resumed run starts from its own config, which `--config`,
+    `--set` and flags then change as they would the defaults. `--resume auto` on a folder whose
+    run was stopped before its first checkpoint starts that run again."""
+    out = Path(flags["out"]) if flags.get("out") else None
+    folder = resume_dir(resume, out)
+    if folder is None:
+        restart = resume == "auto" and out is not None and RunFolder(out).holds_run()
+        return RunPlan(resolve_config(file, overrides, flags), None, overwrite or restart)
+    point = find_resume_point(folder)
+    base = dict(point.config, out=str(point.run_dir))
+    return RunPlan(resolve_config(file, overrides, {**flags, "out": None}, base=base), point, overwrite)

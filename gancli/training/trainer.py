@@ -1,0 +1,359 @@
+"""Training a GAN from a `TrainConfig`: data, networks, the loop, and what it writes.
+
+    from gancli.config import TrainConfig
+    from gancli.training.trainer import train
+    result = train(TrainConfig(arch="dcgan", data="synthetic", steps=200, device="cpu"))
+
+A run checkpoints every `checkpoint_every` steps, on SIGINT/SIGTERM and at the end; each
+checkpoint has its training state beside it, so `train(config, resume=...)` continues exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gancli import __version__
+from gancli.architectures import architectures
+from gancli.checkpoints.format import CheckpointInfo, save_checkpoint
+from gancli.checkpoints.state import save_state
+from gancli.config import TrainConfig
+from gancli.core.device import resolve_device
+from gancli.core.files import replace_with_copy
+from gancli.core.pixels import save_grid, to_uint8
+from gancli.datasets.loading import load_images
+from gancli.errors import ConfigError, GancliError
+from gancli.losses import make_loss
+from gancli.training.batches import make_batches
+from gancli.training.build import Training, build_training
+from gancli.training.distributed import ParameterDigests, World, join
+from gancli.training.ema import GeneratorEMA
+from gancli.training.execution import ExecutionOptions, resolve_execution
+from gancli.training.guards import (
+    EXIT_CODES,
+    DivergenceGuard,
+    StopSignals,
+    TrainingDiverged,
+    TrainingInterrupted,
+    divergence_message,
+)
+from gancli.training.reporting import Reporter
+from gancli.training.resume import ResumePoint, can_resume, check_compatible, find_resume_point
+from gancli.training.run_folder import RunFolder, default_run_dir
+from gancli.training.snapshot import capture_state, restore_state
+from gancli.training.step import STAT_NAMES
+
+GRID_SIZE = 64  # images in each progress grid: an 8 x 8 tile
+
+
+@dataclass
+class RunResult:
+    out: Path
+    last_checkpoint: Path
+    steps: int
+    metrics: dict[str, Any]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Everything one run needs, built from its config; `run_loop()` trains it."""
+
+    def __init__(self, config: TrainConfig, reporter: Reporter | None = None, overwrite: bool = False,
+                 resume: ResumePoint | None = None, feature_extractor=None, world: World | None = None):
+        self.config = config
+        # Under torchrun every rank builds the same Trainer; rank 0 alone reports and writes.
+        self.world = world or World(device=resolve_device(config.device))
+        self.reporter = (reporter or Reporter()) if self.world.is_main else Reporter()
+        self.device = self.world.device
+        seed_everything(config.seed)
+
+        self.architecture = architectures.get(config.arch)
+        self.arch_config = self.architecture.make_config(config.model)
+        if config.lr is not None:
+            self.arch_config = dataclasses.replace(self.arch_config, lr_g=config.lr, lr_d=config.lr)
+        self.loss_name = config.loss or self.architecture.default_loss
+        self.d_steps = config.d_steps or self.architecture.d_steps  # real batches per step, one per D update
+        try:
+            self.loss = make_loss(self.loss_name, config.smooth)
+        except ValueError as err:
+            raise ConfigError(f"loss: {err}") from None
+        # Before any data is read: a resume that changes what defines the run stops here.
+        self.changes = check_compatible(resume, config, self.architecture.config_dict(self.arch_config)) \
+            if resume is not None else []
+
+        images = self.world.main_first(lambda: load_images(config, self.reporter.notify))  # one download
+        self.shape = images.shape
+        self.dataset_images = images.pixels.shape[0]
+        try:
+            self.batches = make_batches(images.pixels, config.batch_size, config.seed, self.device,
+                                        config.data_budget_mb, config.data_workers, self.reporter.notify,
+                                        self.world.rank, self.world.size)
+        except ValueError as err:
+            raise ConfigError(f"batch_size: {err}") from None
+        self.training = self._build_training()
+        self.generator, self.discriminator = self.training.generator, self.training.discriminator
+        self.opt_g, self.opt_d = self.training.opt_g, self.training.opt_d
+        self.latent_rng = self.training.latent_rng
+        self.step_fn = self.training.step
+        self.ema = GeneratorEMA(self.generator, config.ema_decay, config.ema_start) if config.ema_decay else None
+        self.guard = DivergenceGuard(self.device)
+        self.digests = ParameterDigests(self.world)
+
+        self.steps_per_epoch = max(1, self.batches.steps_per_epoch // self.d_steps)
+        self.total_steps = config.steps or config.epochs * self.steps_per_epoch
+        # One fixed latent batch, drawn on the CPU so every device shows the same grid.
+        self.fixed_latent = self.architecture.sample_latent(
+            GRID_SIZE, self.arch_config, generator=torch.Generator().manual_seed(config.seed)
+        ).to(self.device)
+
+        self.step = 0
+        self.rollbacks = 0
+        if resume is None:
+            out = Path(self.world.share_text(config.out or str(default_run_dir(config.arch, config.data))))
+            self.config = dataclasses.replace(config, out=str(out))
+            self.run = RunFolder(out)
+            self.world.on_main(lambda: RunFolder.create(out, self.config.to_yaml(), overwrite=overwrite))
+        else:
+            self.config = dataclasses.replace(config, out=str(resume.run_dir))
+            self.resume_from(resume)
+        self.evaluator = None
+        if config.eval_every and self.world.is_main:
+            from gancli.training.best import BestCheckpointTracker
+
+            self.evaluator = BestCheckpointTracker(self, feature_extractor)
+
+    def resume_from(self, point: ResumePoint) -> None:
+        if point.state.dataset_images != self.dataset_images:
+            raise ConfigError(f"cannot resume {point.run_dir}: dataset {self.config.data} had "
+                              f"{point.state.dataset_images} images, now {self.dataset_images}")
+        restore_state(self, point.checkpoint, point.state)
+        # A learning rate given anew wins; otherwise the saved one (perhaps lowered by rollbacks) stays.
+        for optimizer, key in ((self.opt_g, "lr_g"), (self.opt_d, "lr_d")):
+            if point.info.hparams.get(key) != getattr(self.arch_config, key):
+                for group in optimizer.param_groups:
+                    group["lr"] = getattr(self.arch_config, key)
+        self.run = RunFolder(point.run_dir)
+        self.world.on_main(lambda: RunFolder.reopen(point.run_dir, self.config.to_yaml(), self.step))
+        for reason in point.skipped:
+            self.reporter.notify(f"Skipped a newer checkpoint: {reason}")
+        self.reporter.notify(f"Resuming {point.run_dir} at step {self.step} from {point.checkpoint}")
+        for change in self.changes:
+            self.reporter.notify(f"Changed on resume: {change}")
+
+    def _build_training(self) -> Training:
+        options = ExecutionOptions(self.config.precision, self.config.cuda_graphs, self.config.compile)
+        execution = self.world.supported(resolve_execution(options, self.device))
+        for notice in execution.notices:
+            self.reporter.notify(notice)
+        try:
+            return build_training(self.architecture, self.arch_config, self.shape, self.loss, execution,
+                                  self.config.seed, notify=self.reporter.notify, world=self.world,
+                                  sync_bn=self.config.sync_bn)
+        except ValueError as err:
+            raise ConfigError(f"arch {self.config.arch} cannot make {self.shape} images: {err}") from None
+
+    @property
+    def epoch(self) -> int:
+        return self.step // self.steps_per_epoch
+
+    def networks(self) -> dict[str, torch.nn.Module]:
+        networks = {"generator": self.generator, "discriminator": self.discriminator}
+        if self.ema is not None:
+            networks["generator_ema"] = self.ema.module
+        return networks
+
+    # -- what the run writes -------------------------------------------------------------
+
+    def checkpoint_info(self, checkpoint_id: str) -> CheckpointInfo:
+        plugin = architectures.find(self.config.arch)
+        return CheckpointInfo(
+            arch=plugin.name, hparams=self.architecture.config_dict(self.arch_config), image_shape=self.shape,
+            latent_dim=self.arch_config.latent_dim, dataset=self.config.data, step=self.step, epoch=self.epoch,
+            seed=self.config.seed, loss=self.loss_name, arch_package=plugin.package,
+            arch_version=plugin.version, gancli_version=__version__, config=self.config.to_dict(),
+            ema_decay=self.ema.decay if self.ema else None, checkpoint_id=checkpoint_id,
+        )
+
+    def save(self) -> bool:
+        """Checkpoint the run (step-numbered and `last`), each with its training state.
+
+        Returns False, writing nothing, when the weights are not finite and the run rolled back.
+        """
+        if not self.check_health(self.step):
+            return False
+        self.world.on_main(self.write_checkpoint)
+        return True
+
+    def write_checkpoint(self) -> None:
+        checkpoint_id = uuid.uuid4().hex
+        info, state = self.checkpoint_info(checkpoint_id), capture_state(self, checkpoint_id)
+        weights, state_path = self.run.checkpoint_path(self.step), self.run.state_path(self.step)
+        try:
+            # State first, weights second: weights whose state is missing are passed over on resume.
+            save_state(state_path, state)
+            save_checkpoint(weights, self.networks(), info)
+            replace_with_copy(state_path, self.run.last_state)
+            replace_with_copy(weights, self.run.last_checkpoint)
+        except OSError as err:
+            raise GancliError(f"cannot write a checkpoint in {self.run.checkpoints}: {err.strerror or err}; "
+                              f"the previous checkpoint is intact") from None
+        self.run.prune(self.config.keep_last)
+
+    @torch.no_grad()
+    def save_samples(self) -> None:
+        if not self.world.is_main:
+            return
+        # Eval mode uses batch norm's running statistics: the generator as `sample` will see it.
+        self.generator.eval()
+        images = to_uint8(self.generator(self.fixed_latent))
+        self.generator.train()
+        save_grid(images, self.run.sample_path(self.step), nrow=8)
+
+    # -- divergence ----------------------------------------------------------------------
+
+    def parameters(self):
+        return [*self.generator.parameters(), *self.discriminator.parameters()]
+
+    def check_health(self, step: int, probe: list[float] | None = None) -> bool:
+        """True when nothing went non-finite; otherwise stop, or roll back and return False."""
+        bad_step, finite = probe if probe is not None else self.probe().tolist()
+        if bad_step < 0 and finite:
+            return True
+        problem = divergence_message(int(bad_step), step)
+        if self.config.on_nan == "rollback" and self.rollbacks < self.config.max_rollbacks \
+                and can_resume(self.run.root):
+            self.roll_back(problem)
+            return False
+        good = f"the last good checkpoint, {self.run.last_checkpoint}, is untouched" \
+            if self.run.last_checkpoint.exists() else "no checkpoint was written before it"
+        hint = "" if self.config.on_nan == "rollback" else "; or train with --on-nan rollback"
+        raise TrainingDiverged(f"training diverged: {problem}; stopped ({good}). "
+                               f"Resume with a lower --lr: gancli train --resume {self.run.root} --lr LR{hint}")
+
+    def roll_back(self, problem: str) -> None:
+        lowered = [[group["lr"] * self.config.rollback_lr_factor for group in opt.param_groups]
+                   for opt in (self.opt_g, self.opt_d)]
+        point = find_resume_point(self.run.root)
+        rollbacks = self.rollbacks + 1  # the checkpoint's own count would undo this one
+        restore_state(self, point.checkpoint, point.state)
+        self.rollbacks = rollbacks
+        for optimizer, rates in zip((self.opt_g, self.opt_d), lowered):
+            for group, lr in zip(optimizer.param_groups, rates):
+                group["lr"] = lr
+        self.training.state_replaced()
+        self.guard.reset()
+        self.start_interval()
+        if self.world.is_main:
+            self.run.truncate_metrics(self.step)
+        self.reporter.notify(f"{problem}; rolled back to step {self.step} with learning rates "
+                              f"lr_g {lowered[0][0]:.3g}, lr_d {lowered[1][0]:.3g} "
+                              f"(rollback {self.rollbacks} of {self.config.max_rollbacks})")
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def train_step(self) -> None:
+        real_batches = [self.batches.next() for _ in range(self.d_steps)]
+        stats = self.step_fn(real_batches)
+        self.step += 1
+        self.totals += stats
+        self.guard.observe(stats, self.step)
+        if self.ema is not None:
+            self.ema.update(self.step)
+        self.interval_steps += 1
+        self.reporter.advance(self.step, self.epoch)
+        self.digests.record(self.step, self.parameters())
+
+    def probe(self) -> torch.Tensor:
+        """The divergence guard's probe, agreed by all ranks: the latest bad step any rank saw,
+        and finite only where every rank's weights are."""
+        probe = self.guard.probe(self.parameters())
+        if self.world.distributed:
+            flip = torch.tensor([1.0, -1.0], device=self.device)  # the max of -finite is -(its min)
+            probe = self.world.all_reduce_(probe * flip, op=torch.distributed.ReduceOp.MAX) * flip
+        return probe
+
+    def agreed_signal(self, signals: StopSignals) -> signal.Signals | None:
+        """The signal any rank received, so all stop after the same step."""
+        received = signals.received.value if signals.received else 0
+        if self.world.distributed:
+            (received,) = self.world.agree_max([received])
+        return signal.Signals(received) if received else None
+
+    def log_interval(self) -> bool:
+        """Log the interval's mean statistics; False when it diverged and the run rolled back."""
+        probe = self.probe()
+        totals = self.world.all_reduce_(self.totals) / self.world.size
+        *means, bad_step, finite = torch.cat([totals / self.interval_steps, probe]).tolist()  # one sync
+        healthy = self.check_health(self.step, [bad_step, finite])
+        if healthy:
+            elapsed = time.perf_counter() - self.interval_start
+            images = self.interval_steps * self.config.batch_size * self.d_steps
+            self.metrics = {"step": self.step, "epoch": self.epoch, **dict(zip(STAT_NAMES, means)),
+                            "images_per_s": images / elapsed}
+            if self.world.is_main:
+                self.run.log_metrics(self.metrics)
+            self.reporter.metrics(self.metrics)
+        self.start_interval()
+        return healthy
+
+    def start_interval(self) -> None:
+        self.totals = torch.zeros(len(STAT_NAMES), device=self.device)
+        self.interval_steps, self.interval_start = 0, time.perf_counter()
+
+    def run_loop(self) -> RunResult:
+        config = self.config
+        self.metrics: dict[str, Any] = {}
+        self.start_interval()
+        self.reporter.start(self.total_steps, self.steps_per_epoch, self.step)
+        self.reporter.notify(f"step: {self.training.mode}")
+        try:
+            with StopSignals() as signals:
+                while self.step < self.total_steps:
+                    self.train_step()
+                    stop = self.agreed_signal(signals)
+                    last = self.step == self.total_steps
+                    if (self.step % config.log_every == 0 or last) and not self.log_interval():
+                        continue
+                    if config.sample_every and (self.step % config.sample_every == 0 or last):
+                        self.save_samples()
+                    if self.evaluator and (self.step % config.eval_every == 0 or last):
+                        self.evaluator(self)
+                    checkpoint_due = config.checkpoint_every and self.step % config.checkpoint_every == 0
+                    if (checkpoint_due or last or stop) and not self.save():
+                        continue
+                    if stop and not last:
+                        raise TrainingInterrupted(
+                            f"stopped by {stop.name} at step {self.step}; checkpoint: "
+                            f"{self.run.last_checkpoint}; continue with: gancli train --resume {self.run.root}",
+                            exit_code=EXIT_CODES.get(stop, 1))
+        finally:
+            self.reporter.stop()
+        return RunResult(self.run.root, self.run.last_checkpoint, self.step, self.metrics)
+
+
+def train(config: TrainConfig, reporter: Reporter | None = None, overwrite: bool = False,
+          resume: ResumePoint | Path | None = None, feature_extractor=None) -> RunResult:
+    """Train as `config` says and return where the run went; `resume` continues a run folder
+    (or a `ResumePoint` found in one) exactly where its newest checkpoint left it;
+    `feature_extractor` replaces the FID network of `eval_every` (a small stand-in, or another)."""
+    if resume is not None and not isinstance(resume, ResumePoint):
+        resume = find_resume_point(Path(resume))
+    world = join(resolve_device(config.device), config.sync_bn)
+    try:
+        trainer = Trainer(config, reporter, overwrite=overwrite,
+                          resume=resume, feature_extractor=feature_extractor, world=world)
+        return trainer.run_loop()
+    finally:
+        world.close()
