@@ -48,10 +48,10 @@ def run_steps(execution: Execution, steps: int, shape: ImageShape, batch_size: i
     pixels = torch.randint(0, 256, (batch_size * 4, *shape.as_tuple()), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(0)).to(execution.device)
     batches = DeviceBatches(pixels, batch_size, seed=0)
-    stats = torch.stack([training.step([batches.next()]).clone() for _ in range(steps)])
+    stats = torch.stack([training.update([batches.next()]).clone() for _ in range(steps)])
     params = torch.cat([p.detach().float().flatten() for p in training.generator.state_dict().values()]
                        + [p.detach().float().flatten() for p in training.discriminator.state_dict().values()])
-    return stats, params, training.mode
+    return stats, params, training.effective_execution.describe()
 
 
 def check_correctness(device: torch.device, quick: bool) -> list[str]:

@@ -143,7 +143,7 @@ class GancliLoop:
         self.totals = torch.zeros(len(STAT_NAMES), device=device)
 
     def step(self) -> None:
-        self.totals.add_(self.training.step([self.batches.next()]))
+        self.totals.add_(self.training.update([self.batches.next()]))
 
 
 def timed(step, device: torch.device) -> float:
@@ -179,7 +179,8 @@ def main() -> None:
         print(f"step {number + 1}: reference {reference_s[-1] * 1000:9.1f} ms   gancli {gancli_s[-1] * 1000:9.1f} ms   "
               f"ratio {reference_s[-1] / gancli_s[-1]:.2f}", flush=True)
     ratios = [r / g for r, g in zip(reference_s, gancli_s)]
-    print(f"gancli step: {gancli.training.mode}; batch {args.batch_size}, {args.steps} timed steps each")
+    print(f"gancli step: {gancli.training.effective_execution.describe()}; "
+          f"batch {args.batch_size}, {args.steps} timed steps each")
     print(f"images/s over all timed steps: reference {args.batch_size * len(reference_s) / sum(reference_s):.2f}, "
           f"gancli {args.batch_size * len(gancli_s) / sum(gancli_s):.2f}; ratio {sum(reference_s) / sum(gancli_s):.2f}")
     print(f"per-step ratios: median {statistics.median(ratios):.2f}, range {min(ratios):.2f}..{max(ratios):.2f}")

@@ -42,7 +42,7 @@ def step_peak_bytes(arch: str, shape: ImageShape, batch_size: int, precision: st
     pixels = torch.randint(0, 256, (batch_size * architecture.d_steps, *shape.as_tuple()), dtype=torch.uint8)
 
     def step() -> None:
-        training.step([to_unit_range(batch) for batch in pixels.split(batch_size)])
+        training.update([to_unit_range(batch) for batch in pixels.split(batch_size)])
 
     step()  # Adam's state and the gradients exist from the first step on
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:

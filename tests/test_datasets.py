@@ -215,12 +215,10 @@ def test_trains_on_real_svhn_images_in_the_official_mat_layout(tmp_path):
 
 
 def test_grayscale_converts_to_the_requested_channels_and_size(tmp_path):
-    from gancli.config import TrainConfig
     from gancli.datasets.loading import load_images
 
     write_mnist(tmp_path, split="test", count=5)
-    config = TrainConfig(data="mnist", data_root=str(tmp_path), split="test", channels=3, image_size=32)
-    images = load_images(config)
+    images = load_images("mnist", "test", tmp_path, channels=3, image_size=32)
     assert images.pixels.shape == (5, 3, 32, 32)
     assert torch.equal(images.pixels[:, 0], images.pixels[:, 2])  # gray stays gray in RGB
 

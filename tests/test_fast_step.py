@@ -38,7 +38,7 @@ def run_steps(execution: Execution, steps: int = 3, seed: int = 0, loss: GANLoss
     pixels = torch.randint(0, 256, (32, *SHAPE.as_tuple()), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(seed))
     batches = DeviceBatches(pixels.to(execution.device), batch_size=8, seed=seed)
-    stats = [training.step([batches.next()]).clone() for _ in range(steps)]
+    stats = [training.update([batches.next()]).clone() for _ in range(steps)]
     networks = {"generator": training.generator, "discriminator": training.discriminator}
     params = {f"{n}.{k}": v.detach().clone() for n, net in networks.items() for k, v in net.state_dict().items()}
     return (torch.stack(stats) if stats else torch.empty(0, 4)), params
@@ -123,7 +123,7 @@ def test_a_separable_loss_never_holds_d_activations_for_real_and_fake_at_once():
     for name, loss in (("one pass", CoupledBCE()), ("two passes", make_loss("bce", 0.1))):
         training = build_training(architecture, arch_config, SHAPE, loss, plain(CPU), seed=0)
         weights = [*training.generator.parameters(), *training.discriminator.parameters()]
-        peaks[name] = peak_saved_activation_bytes(training.step, [real], weights)
+        peaks[name] = peak_saved_activation_bytes(training.update, [real], weights)
     one_d_pass = peak_saved_activation_bytes(lambda batches: training.discriminator(batches[0]).sum().backward(),
                                              [real], [*weights, real])
     # Held at the peak: G's activations and D's on one batch (two passes) or on both (one pass).

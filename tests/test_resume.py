@@ -126,21 +126,23 @@ def test_a_restored_batch_order_continues_exactly_across_epochs(make):
 def test_the_grad_scaler_travels_with_the_training_state(tmp_path):
     # fp16 (CUDA only) steps through a grad scaler; its scale and growth counter must survive a
     # resume. The scaler is the one the fp16 step would use, on the CPU device.
-    from gancli.training.snapshot import capture_state, restore_state
+    from gancli.training.snapshot import Progress, capture_state, restore_state
     from gancli.training.trainer import Trainer
 
     first = Trainer(tiny_config(tmp_path / "a", steps=1), Reporter())
-    first.step_fn.scaler = torch.amp.GradScaler("cpu", init_scale=512.0, growth_interval=3)
-    first.step_fn.scaler.scale(torch.ones(1))  # the scale tensor is made on first use
-    first.step_fn.scaler.update(256.0)
-    state = capture_state(first, "id")
+    scaler = first.training.scaler = torch.amp.GradScaler("cpu", init_scale=512.0, growth_interval=3)
+    scaler.scale(torch.ones(1))  # the scale tensor is made on first use
+    scaler.update(256.0)
+    state = capture_state("id", Progress(1), first.config.to_dict(), first.dataset_images, first.training,
+                          first.batches)
     assert state.values["grad_scaler"]["scale"] == 256.0
 
     second = Trainer(tiny_config(tmp_path / "b", steps=1), Reporter())
-    second.step_fn.scaler = torch.amp.GradScaler("cpu")
+    second.training.scaler = torch.amp.GradScaler("cpu")
     first.save()
-    restore_state(second, first.run.last_checkpoint, state)
-    assert second.step_fn.scaler.state_dict() == first.step_fn.scaler.state_dict()
+    restore_state(read_tensors(first.run.last_checkpoint), first.run.last_checkpoint, state, second.training,
+                  second.batches, second.ema, seed=0, notify=print)
+    assert second.training.scaler.state_dict() == scaler.state_dict()
 
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -52,7 +52,7 @@ def test_d_steps_gives_each_generator_update_that_many_discriminator_updates(tmp
 
     trainer = Trainer(tiny_config(tmp_path / "run", steps=2, d_steps=3, sample_every=0), Reporter())
     result = trainer.run_loop()
-    optimizer_steps = [int(next(iter(opt.state.values()))["step"]) for opt in (trainer.opt_g, trainer.opt_d)]
+    optimizer_steps = [int(next(iter(opt.state.values()))["step"]) for opt in (trainer.training.opt_g, trainer.training.opt_d)]
     assert result.steps == 2 and optimizer_steps == [2, 6]
     # Each D update takes its own real batch, so an epoch (2,000 test images) has a third of the steps.
     assert trainer.batches.position == 6 and trainer.steps_per_epoch == 2000 // 8 // 3

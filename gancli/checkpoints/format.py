@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 from torch import nn
 
 from gancli import __version__
@@ -175,9 +175,7 @@ def _is_interrupt(err: BaseException) -> bool:
 
 def read_header(path: Path) -> tuple[dict[str, str], list[TensorInfo]]:
     """Metadata and tensor descriptions, read from the header without loading any tensor."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}" if not path.exists() else f"not a file: {path}")
+    path = _existing_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
@@ -189,9 +187,69 @@ def read_header(path: Path) -> tuple[dict[str, str], list[TensorInfo]]:
         if _is_interrupt(err):
             raise
         raise open_error(path, err) from None
+    return _checked_metadata(metadata, path), tensors
+
+
+@dataclass
+class StoredFile:
+    """A safetensors file read once: its metadata and every tensor come from the same bytes, so
+    a file replaced while it is being read can never mix two versions."""
+
+    path: Path
+    metadata: dict[str, str]
+    tensors: dict[str, torch.Tensor]
+
+    @classmethod
+    def read(cls, path: Path, device: torch.device | str = "cpu") -> "StoredFile":
+        path = _existing_file(path)
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise CheckpointError(f"{path}: cannot be read: {err.strerror or err}") from None
+        try:
+            length = int.from_bytes(data[:8], "little")
+            header = json.loads(data[8:8 + length]) if 8 + length <= len(data) else None
+            tensors = load(data)
+        except BaseException as err:
+            if _is_interrupt(err):
+                raise
+            raise open_error(path, err) from None
+        metadata = (header.get("__metadata__") or {}) if isinstance(header, dict) else {}
+        if str(device) != "cpu":
+            tensors = {name: value.to(device) for name, value in tensors.items()}
+        return cls(path, _checked_metadata(metadata, path), tensors)
+
+    @property
+    def info(self) -> CheckpointInfo:
+        return CheckpointInfo.from_metadata(self.metadata, self.path)
+
+    def has(self, prefix: str) -> bool:
+        return any(name.startswith(prefix + ".") for name in self.tensors)
+
+    def under(self, prefix: str) -> dict[str, torch.Tensor]:
+        """The tensors stored under `prefix.`, with the prefix stripped; an error when none are."""
+        found = under_prefix(self.tensors, prefix)
+        if not found:
+            raise CheckpointError(f"{self.path}: holds no tensors under '{prefix}.'")
+        return found
+
+
+def under_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    start = prefix + "."
+    return {name[len(start):]: value for name, value in tensors.items() if name.startswith(start)}
+
+
+def _existing_file(path: Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}" if not path.exists() else f"not a file: {path}")
+    return path
+
+
+def _checked_metadata(metadata: Any, path: Path) -> dict[str, str]:
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise CheckpointError(f"{path}: the safetensors metadata is not a map of strings")
-    return metadata, tensors
+    return metadata
 
 
 def read_info(path: Path) -> CheckpointInfo:
@@ -199,17 +257,20 @@ def read_info(path: Path) -> CheckpointInfo:
     return CheckpointInfo.from_metadata(metadata, Path(path))
 
 
-def save_checkpoint(path: Path, networks: dict[str, nn.Module], info: CheckpointInfo) -> None:
-    """Write `networks` (prefix -> module) and `info` to `path`, atomically."""
-    tensors = {}
-    for prefix, module in networks.items():
-        for name, value in module.state_dict().items():
-            tensors[f"{prefix}.{name}"] = value.detach().to("cpu").contiguous()
-    metadata = info.to_metadata()
-    # Trainable parameters per network; the header alone cannot tell them from buffers.
-    metadata[PREFIX + "parameters"] = json.dumps(
-        {prefix: sum(p.numel() for p in module.parameters()) for prefix, module in networks.items()}
-    )
+def read_tensors(path: Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Every tensor in `path`; damage is a `CheckpointError` naming the file."""
+    return StoredFile.read(path, device).tensors
+
+
+def load_tensors(path: Path, prefix: str, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """The tensors stored under `prefix.`, with the prefix stripped."""
+    return StoredFile.read(path, device).under(prefix)
+
+
+def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write `tensors` (moved to the CPU) and `metadata` to `path`, atomically; a failed write is
+    an OSError whatever safetensors raised."""
+    tensors = {name: value.detach().to("cpu").contiguous() for name, value in tensors.items()}
     with atomic_path(Path(path)) as tmp:
         try:
             save_file(tensors, str(tmp), metadata=metadata)
@@ -219,30 +280,16 @@ def save_checkpoint(path: Path, networks: dict[str, nn.Module], info: Checkpoint
             raise OSError(str(err)) from None
 
 
-def read_tensors(path: Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """Every tensor in `path`; damage is a `CheckpointError` naming the file."""
-    read_header(path)  # turns damage into a clear error before any tensor is read
-    try:
-        return load_file(str(path), device=str(device))
-    except BaseException as err:
-        if _is_interrupt(err):
-            raise
-        raise open_error(Path(path), err) from None
-
-
-def has_tensors(path: Path, prefix: str) -> bool:
-    _, tensors = read_header(path)
-    return any(t.name.startswith(prefix + ".") for t in tensors)
-
-
-def load_tensors(path: Path, prefix: str, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """The tensors stored under `prefix.`, with the prefix stripped."""
-    tensors = read_tensors(path, device)
-    start = prefix + "."
-    found = {name[len(start):]: value for name, value in tensors.items() if name.startswith(start)}
-    if not found:
-        raise CheckpointError(f"{path}: holds no tensors under '{prefix}.'")
-    return found
+def save_checkpoint(path: Path, networks: dict[str, nn.Module], info: CheckpointInfo) -> None:
+    """Write `networks` (prefix -> module) and `info` to `path`, atomically."""
+    tensors = {f"{prefix}.{name}": value for prefix, module in networks.items()
+               for name, value in module.state_dict().items()}
+    metadata = info.to_metadata()
+    # Trainable parameters per network; the header alone cannot tell them from buffers.
+    metadata[PREFIX + "parameters"] = json.dumps(
+        {prefix: sum(p.numel() for p in module.parameters()) for prefix, module in networks.items()}
+    )
+    write_safetensors(path, tensors, metadata)
 
 
 def load_into(module: nn.Module, tensors: dict[str, torch.Tensor], what: str, path: Path) -> None:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from gancli.architectures import ArchConfig, Architecture, architectures
-from gancli.checkpoints.format import CheckpointInfo, has_tensors, load_into, load_tensors, read_header, read_info
+from gancli.checkpoints.format import CheckpointInfo, StoredFile, load_into
 from gancli.core.registry import BUILTIN_PACKAGE, DISABLE_ENV, normalize_package, plugins_disabled
 from gancli.errors import CheckpointError, ConfigError, RegistryError
 
@@ -46,21 +46,35 @@ def architecture_for(info: CheckpointInfo, path: Path) -> Architecture:
     raise CheckpointError(f"{made_by}, which is not installed: pip install {info.arch_package}")
 
 
-def check_shapes(path: Path, architecture: Architecture, info: CheckpointInfo, config: ArchConfig,
-                 network: str) -> None:
-    """Compare the stored shapes with the architecture's on the meta device: no memory is
-    allocated, so damaged hyperparameters cannot ask for a huge network before being caught."""
+def check_shapes(stored: StoredFile, generator: nn.Module, network: str) -> None:
+    """Compare the stored shapes with the generator's, before any of its memory is allocated."""
+    tensors = stored.under(network)
+    for name, value in generator.state_dict().items():
+        if name in tensors and tuple(tensors[name].shape) != tuple(value.shape):
+            raise CheckpointError(f"{stored.path}: {network}.{name} has shape {tuple(tensors[name].shape)}, "
+                                  f"the architecture expects {tuple(value.shape)}")
+
+
+def build_generator(stored: StoredFile, architecture: Architecture, info: CheckpointInfo, config: ArchConfig,
+                    network: str) -> nn.Module:
+    """The generator alone, its shapes checked against the file first: built on the meta device
+    (no memory), then given storage, so hyperparameters damaged to ask for a huge network are
+    caught before anything is allocated, and the discriminator is never allocated at all."""
     try:
         with torch.device("meta"):
             generator, _ = architecture.build(info.image_shape, config)
     except Exception:
-        return  # an architecture that cannot build on meta is checked tensor by tensor later
-    _, tensors = read_header(path)
-    stored = {t.name[len(network) + 1:]: t.shape for t in tensors if t.name.startswith(network + ".")}
-    for name, value in generator.state_dict().items():
-        if name in stored and tuple(stored[name]) != tuple(value.shape):
-            raise CheckpointError(f"{path}: {network}.{name} has shape {tuple(stored[name])}, "
-                                  f"the architecture expects {tuple(value.shape)}")
+        generator = None  # an architecture that cannot build on meta is checked tensor by tensor later
+    if generator is not None:
+        check_shapes(stored, generator, network)
+        persistent = set(generator.state_dict())
+        if all(name in persistent for name, _ in generator.named_buffers()):
+            return generator.to_empty(device="cpu")  # every value is then loaded from the file
+    try:
+        generator, _ = architecture.build(info.image_shape, config)
+    except (ConfigError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{stored.path}: cannot rebuild '{info.arch}' from its metadata: {err}") from None
+    return generator
 
 
 def rebuild(path: Path, info: CheckpointInfo) -> tuple[Architecture, ArchConfig]:
@@ -74,20 +88,16 @@ def rebuild(path: Path, info: CheckpointInfo) -> tuple[Architecture, ArchConfig]
 
 def load_generator(path: Path, device: torch.device | str = "cpu", network: str | None = None,
                    ema: bool = True) -> LoadedGenerator:
-    """The generator stored in `path`, rebuilt and in eval mode.
+    """The generator stored in `path`, rebuilt and in eval mode; the file is read once.
 
     By default the EMA generator when the checkpoint has one (`ema=False` for the raw one);
     `network` names a prefix explicitly.
     """
-    path = Path(path)
-    info = read_info(path)
+    stored = StoredFile.read(path)
+    info = stored.info
     if network is None:
-        network = EMA_NETWORK if ema and has_tensors(path, EMA_NETWORK) else "generator"
-    architecture, config = rebuild(path, info)
-    check_shapes(path, architecture, info, config, network)
-    try:
-        generator, _ = architecture.build(info.image_shape, config)
-    except (ConfigError, ValueError, RuntimeError) as err:
-        raise CheckpointError(f"{path}: cannot rebuild '{info.arch}' from its metadata: {err}") from None
-    load_into(generator, load_tensors(path, network), network, path)
+        network = EMA_NETWORK if ema and stored.has(EMA_NETWORK) else "generator"
+    architecture, config = rebuild(stored.path, info)
+    generator = build_generator(stored, architecture, info, config, network)
+    load_into(generator, stored.under(network), network, stored.path)
     return LoadedGenerator(generator.to(device).eval(), info, architecture, config, network)

@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
-from gancli.checkpoints.format import open_error, read_header, read_tensors
-from gancli.core.files import atomic_path
+from gancli.checkpoints.format import StoredFile, write_safetensors
 from gancli.errors import CheckpointError
 
 STATE_KEY = "gancli.state"
@@ -112,42 +110,27 @@ def restore_rng(state: TrainingState, latent: torch.Generator, data: torch.Gener
 
 def save_state(path: Path, state: TrainingState) -> None:
     """Write `state` to `path`, atomically."""
-    tensors = {name: value.detach().to("cpu").contiguous() for name, value in state.tensors.items()}
     described = {"format": STATE_FORMAT, "checkpoint_id": state.checkpoint_id, "step": state.step,
                  "config": state.config, "dataset_images": state.dataset_images, "values": state.values}
-    with atomic_path(Path(path)) as tmp:
-        try:
-            save_file(tensors, str(tmp), metadata={STATE_KEY: json.dumps(described)})
-        except OSError:
-            raise
-        except Exception as err:  # safetensors reports a failed write as its own error type
-            raise OSError(str(err)) from None
+    write_safetensors(path, state.tensors, {STATE_KEY: json.dumps(described)})
 
 
 def load_state(path: Path) -> TrainingState:
-    """The training state in `path`; any damage is a `CheckpointError` naming the file."""
-    path = Path(path)
-    metadata, _ = read_header(path)
-    if STATE_KEY not in metadata:
+    """The training state in `path`, read once; any damage is a `CheckpointError` naming the file."""
+    stored = StoredFile.read(path)
+    if STATE_KEY not in stored.metadata:
         raise CheckpointError(f"{path}: not a gancli training state (metadata key {STATE_KEY} is missing)")
     try:
-        described = json.loads(metadata[STATE_KEY])
+        described = json.loads(stored.metadata[STATE_KEY])
         if described["format"] > STATE_FORMAT:
             raise CheckpointError(f"{path}: training state format {described['format']} is newer than "
                                   f"this gancli reads ({STATE_FORMAT}); upgrade gancli")
-        state = TrainingState(
+        return TrainingState(
             checkpoint_id=str(described["checkpoint_id"]), step=int(described["step"]),
             config=dict(described["config"]), dataset_images=int(described["dataset_images"]),
-            values=dict(described["values"]),
+            tensors=stored.tensors, values=dict(described["values"]),
         )
     except CheckpointError:
         raise
     except (ValueError, KeyError, TypeError) as err:
         raise CheckpointError(f"{path}: metadata {STATE_KEY} is damaged ({type(err).__name__}: {err})") from None
-    try:
-        state.tensors = read_tensors(path)
-    except CheckpointError:
-        raise
-    except Exception as err:
-        raise open_error(path, err) from None
-    return state

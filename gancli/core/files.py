@@ -1,4 +1,5 @@
-"""Crash-safe file writing: a temporary name in the same folder, fsync, then rename."""
+"""Files: crash-safe writing (a temporary name in the same folder, fsync, then rename) and the
+user's cache folder."""
 
 from __future__ import annotations
 
@@ -71,3 +72,8 @@ def replace_with_copy(source: Path, path: Path) -> None:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def user_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME`, else ~/.cache: where gancli keeps what it downloads and derives."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")

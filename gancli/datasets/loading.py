@@ -1,4 +1,4 @@
-"""From a config's data settings to a decoded uint8 dataset of the requested shape."""
+"""From data settings (name, split, root, shape) to a decoded uint8 dataset of the requested shape."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from gancli.config import TrainConfig
+from gancli.core.files import user_cache_dir
 from gancli.datasets import DataRequest, DatasetSource, Images, datasets
 from gancli.errors import ConfigError
 
@@ -21,8 +21,7 @@ def default_data_root() -> Path:
     """`$GANCLI_DATA`, else the per-user cache folder (`$XDG_CACHE_HOME/gancli/data`)."""
     if os.environ.get(DATA_ENV):
         return Path(os.environ[DATA_ENV]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "gancli" / "data"
+    return user_cache_dir() / "gancli" / "data"
 
 
 def resolve_split(dataset: DatasetSource, name: str, split: str | None) -> str:
@@ -63,11 +62,13 @@ def parse_data(data: str, data_root: str | None) -> tuple[str, Path | None]:
     return data, Path(data_root).expanduser() if data_root else None
 
 
-def load_images(config: TrainConfig, notify: Callable[[str], None] | None = None) -> Images:
-    """Decode the configured dataset split (downloading if allowed) and conform it to the config."""
-    name, root = parse_data(config.data, config.data_root)
+def load_images(data: str, split: str | None = None, data_root: str | Path | None = None, download: bool = True,
+                image_size: int | None = None, channels: int | None = None,
+                notify: Callable[[str], None] | None = None) -> Images:
+    """Decode a dataset's split (downloading when `download` allows) at `channels` x `image_size`^2,
+    each None for the dataset's own; `data` and `data_root` as `--data` and `--data-root` take them."""
+    name, root = parse_data(data, str(data_root) if data_root else None)
     dataset = datasets.get(name)
-    split = resolve_split(dataset, name, config.split)
-    request = DataRequest(root=root or default_data_root(), split=split, download=config.download,
-                          image_size=config.image_size, notify=notify)
-    return conform(dataset.load(request), config.channels, config.image_size)
+    request = DataRequest(root=root or default_data_root(), split=resolve_split(dataset, name, split),
+                          download=download, image_size=image_size, notify=notify)
+    return conform(dataset.load(request), channels, image_size)

@@ -17,9 +17,7 @@ import torch
 from torch import nn
 
 from gancli.checkpoints.generator import load_generator
-from gancli.config import TrainConfig
 from gancli.core.device import resolve_device
-from gancli.core.pixels import to_uint8
 from gancli.core.shapes import ImageShape
 from gancli.datasets import datasets
 from gancli.datasets.loading import load_images, parse_data, resolve_split
@@ -27,6 +25,7 @@ from gancli.errors import ConfigError
 from gancli.metrics.features import FeatureExtractor, inception_extractor
 from gancli.metrics.real_stats import real_features
 from gancli.metrics.scores import GaussianStats, frechet_distance, kernel_inception_distance, precision_recall
+from gancli.sampling.generate import images_from_latents
 
 METRICS = ("fid", "kid", "pr")
 
@@ -47,23 +46,15 @@ def real_pixels(data: str, split: str | None, shape: ImageShape, num: int | None
         raise ConfigError(f"evaluation needs square images, the generator makes {shape}")
     name, _ = parse_data(data, str(data_root) if data_root else None)
     split = resolve_split(datasets.get(name), name, split)
-    config = TrainConfig(data=data, split=split, data_root=str(data_root) if data_root else None,
-                         image_size=shape.height, channels=shape.channels)
-    pixels = load_images(config).pixels
+    pixels = load_images(data, split, data_root, image_size=shape.height, channels=shape.channels).pixels
     return (pixels[:num] if num is not None else pixels), split
 
 
-@torch.no_grad()
 def generated_pixels(generator: nn.Module, sample_latent: Callable[..., torch.Tensor], num: int, seed: int,
                      device: torch.device | str, batch_size: int = 256) -> torch.Tensor:
     """`num` uint8 images from `generator`, its latents drawn on the CPU from `seed`."""
     latents = sample_latent(num, generator=torch.Generator().manual_seed(seed))
-    was_training = generator.training
-    generator.eval()
-    try:
-        return torch.cat([to_uint8(generator(z.to(device))).cpu() for z in latents.split(batch_size)])
-    finally:
-        generator.train(was_training)
+    return torch.cat(list(images_from_latents(generator, latents, device, batch_size)))
 
 
 def score_features(real: torch.Tensor, fake: torch.Tensor, metrics: tuple[str, ...]) -> dict[str, float]:

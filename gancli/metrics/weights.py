@@ -24,7 +24,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from gancli.core.files import atomic_path
+from gancli.core.files import atomic_path, user_cache_dir
 from gancli.errors import GancliError
 
 FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
@@ -42,7 +42,7 @@ def cache_root() -> Path:
     """`$GANCLI_CACHE`, else `$XDG_CACHE_HOME/gancli` (default ~/.cache/gancli)."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gancli"
+    return user_cache_dir() / "gancli"
 
 
 @dataclass(frozen=True)

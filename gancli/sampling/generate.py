@@ -1,10 +1,13 @@
-"""Making images from a checkpoint alone."""
+"""Latents to images: the one function every generated image passes through, and sampling a
+checkpoint alone."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import torch
+from torch import nn
 
 from gancli.checkpoints.generator import LoadedGenerator, load_generator
 from gancli.core.device import resolve_device
@@ -12,14 +15,28 @@ from gancli.core.pixels import save_grid, to_uint8
 
 
 @torch.no_grad()
+def images_from_latents(generator: nn.Module, latents: torch.Tensor, device: torch.device | str,
+                        batch_size: int = 256) -> Iterator[torch.Tensor]:
+    """uint8 image batches (B, C, H, W) on the CPU, one generator call per `batch_size` latents.
+
+    The generator runs in eval mode (batch norm uses its running statistics, as a user's sample
+    would) and is put back in the mode it was in; images are rounded exactly as a PNG holds them.
+    """
+    was_training = generator.training
+    generator.eval()
+    try:
+        for chunk in latents.split(batch_size):
+            yield to_uint8(generator(chunk.to(device))).cpu()
+    finally:
+        generator.train(was_training)
+
+
 def generate(model: LoadedGenerator, n: int, seed: int = 0, batch_size: int = 256,
              device: torch.device | str = "cpu") -> torch.Tensor:
     """`n` images as uint8 (n, C, H, W); the latents come from a CPU generator seeded with
     `seed`, so the same seed gives the same images on every device."""
-    rng = torch.Generator().manual_seed(seed)
-    latents = model.sample_latent(n, generator=rng)
-    chunks = [to_uint8(model.generator(z.to(device))).cpu() for z in latents.split(batch_size)]
-    return torch.cat(chunks)
+    latents = model.sample_latent(n, generator=torch.Generator().manual_seed(seed))
+    return torch.cat(list(images_from_latents(model.generator, latents, device, batch_size)))
 
 
 def sample_grid(checkpoint: Path, out: Path, n: int = 64, seed: int = 0, nrow: int | None = None,

@@ -22,8 +22,9 @@ from PIL import Image
 from gancli.checkpoints.generator import LoadedGenerator, load_generator
 from gancli.core.device import resolve_device
 from gancli.core.files import atomic_path
-from gancli.core.pixels import save_grid, to_uint8
+from gancli.core.pixels import save_grid
 from gancli.errors import ConfigError, GancliError
+from gancli.sampling.generate import images_from_latents
 from gancli.sampling.latents import latents_for, walk
 
 FORMATS = ("png", "npz")
@@ -67,14 +68,6 @@ class SampleRequest:
 class SampleResult:
     count: int
     paths: list[Path]
-
-
-@torch.no_grad()
-def image_batches(model: LoadedGenerator, latents: torch.Tensor, batch_size: int,
-                  device: torch.device) -> Iterator[torch.Tensor]:
-    """uint8 image batches (B, C, H, W) on the CPU, one generator call each."""
-    for chunk in latents.split(batch_size):
-        yield to_uint8(model.generator(chunk.to(device))).cpu()
 
 
 def as_pil(pixels: torch.Tensor) -> Image.Image:
@@ -135,7 +128,7 @@ def write_npz(batches: Iterator[torch.Tensor], path: Path, count: int, shape: tu
 def write_walk(model: LoadedGenerator, latents: torch.Tensor, steps: int, strip: Path, device) -> list[Path]:
     """A strip (one row per pair of seeds) and an animated GIF walking through all of them."""
     path_latents = walk(latents, steps)                            # (S - 1, steps + 1, D)
-    frames = torch.cat(list(image_batches(model, path_latents.flatten(0, 1), 256, device)))
+    frames = torch.cat(list(images_from_latents(model.generator, path_latents.flatten(0, 1), device)))
     save_grid(frames, strip, nrow=steps + 1)
     # The GIF shows each shared end point once: drop the first frame of every row after the first.
     keep = [i for i in range(frames.shape[0]) if i < steps + 1 or i % (steps + 1) != 0]
@@ -161,7 +154,7 @@ def write_samples(request: SampleRequest) -> SampleResult:
         if request.interpolate is not None:
             output.parent.mkdir(parents=True, exist_ok=True)
             return SampleResult(count, write_walk(model, latents, request.interpolate, output, target))
-        batches = image_batches(model, latents, request.batch_size, target)
+        batches = images_from_latents(model.generator, latents, target, request.batch_size)
         if request.individual is not None:
             names = ([f"seed{s:04d}.png" for s in request.seeds] if request.seeds
                      else [f"{i:06d}.png" for i in range(count)])

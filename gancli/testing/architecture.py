@@ -89,11 +89,11 @@ def check_training(name: str, arch: Architecture, shape: ImageShape, hparams: Ma
                          out=str(workdir / "run"), log_every=1, sample_every=steps,
                          checkpoint_every=0, model=dict(hparams or {}))
     trainer = Trainer(config, Reporter(), overwrite=True)
-    before = [p.detach().clone() for p in trainer.discriminator.parameters()]
+    before = [p.detach().clone() for p in trainer.training.discriminator.parameters()]
     result = trainer.run_loop()
     _expect(all(v == v for k, v in result.metrics.items() if isinstance(v, float)),
             f"training made a NaN: {result.metrics}")
-    changed = any(not torch.equal(a, b) for a, b in zip(before, trainer.discriminator.parameters()))
+    changed = any(not torch.equal(a, b) for a, b in zip(before, trainer.training.discriminator.parameters()))
     _expect(changed, "a training step left the discriminator unchanged")
 
     plugin = architectures.find(name)
@@ -106,7 +106,7 @@ def check_training(name: str, arch: Architecture, shape: ImageShape, hparams: Ma
 
     latent = arch.sample_latent(BATCH, trainer.arch_config, generator=torch.Generator().manual_seed(1))
     ema = getattr(trainer, "ema", None)
-    pairs = [(trainer.generator, load_generator(result.last_checkpoint, ema=False))]
+    pairs = [(trainer.training.generator, load_generator(result.last_checkpoint, ema=False))]
     if ema is not None:  # sampling uses the averaged generator where the run kept one
         pairs.append((ema.module, load_generator(result.last_checkpoint)))
     for trained, loaded in pairs:

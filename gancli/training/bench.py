@@ -112,7 +112,7 @@ def bench(arch: str = "dcgan", image_size: int = 64, channels: int = 3, batch_si
     def run(n: int) -> None:
         for _ in range(n):  # the trainer's loop body
             real_batches = [batches.next() for _ in range(architecture.d_steps)]
-            totals.add_(training.step(real_batches))
+            totals.add_(training.update(real_batches))
 
     run(warmup_steps)
     _synchronize(torch_device)
@@ -136,6 +136,6 @@ def bench(arch: str = "dcgan", image_size: int = 64, channels: int = 3, batch_si
     images = steps * batch_size * architecture.d_steps
     return BenchResult(
         arch=arch, image_shape=str(shape), batch_size=batch_size, steps=steps, device=str(torch_device),
-        mode=training.mode, images_per_s=images / elapsed_s, ms_per_step=1000 * elapsed_s / steps,
+        mode=training.effective_execution.describe(), images_per_s=images / elapsed_s, ms_per_step=1000 * elapsed_s / steps,
         peak_memory_mib=peak_mib, memory_measure=measure, final_stats=final_stats, notices=notices,
     )

@@ -1,34 +1,32 @@
-"""FID during training: score the generator every `eval_every` steps and keep the best checkpoint.
+"""FID during training: score the generator every `eval_every` steps and say when it is the best so far.
 
-GAN quality often peaks and then degrades, so the last checkpoint is not always the one to keep.
-The generator scored is the EMA generator when the run keeps one, the one users sample.
+GAN quality often peaks and then degrades, so the last checkpoint is not always the one to keep;
+the trainer writes `checkpoints/best.safetensors` whenever a score improves.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Callable
 
+import torch
 from torch import nn
 
-from gancli.checkpoints.format import save_checkpoint
-from gancli.errors import GancliError
+from gancli.core.shapes import ImageShape
 from gancli.metrics.evaluation import Scorer, generated_pixels, real_pixels
-from gancli.metrics.features import FeatureExtractor, inception_extractor
+from gancli.metrics.features import FeatureExtractor
 
-BEST_NAME = "best.safetensors"
 EVAL_SEED = 12345  # one fixed latent set for every evaluation of a run, so scores compare
 
 
-def networks_of(trainer: Any) -> dict[str, nn.Module]:
-    """The networks the trainer checkpoints (its own list when it keeps one, EMA included)."""
-    listed = getattr(trainer, "networks", None)
-    if callable(listed):
-        return listed()
-    return {"generator": trainer.generator, "discriminator": trainer.discriminator}
+@dataclass(frozen=True)
+class FidScore:
+    fid: float
+    best_fid: float
+    improved: bool
 
 
 def recorded_best(metrics_path: Path) -> float:
@@ -44,35 +42,20 @@ def recorded_best(metrics_path: Path) -> float:
     return min(scores, default=math.inf)
 
 
-class BestCheckpointTracker:
-    """Called by the trainer at its evaluation steps; writes `fid` to metrics.jsonl."""
+class FidTracker:
+    """Scores generators against one dataset's real images, computed once, and keeps the best score."""
 
-    def __init__(self, trainer: Any, extractor: FeatureExtractor | None = None, cache_folder: Path | None = None):
-        config = trainer.config
-        self.num = config.eval_num
-        extractor = extractor or inception_extractor(
-            Path(config.inception) if config.inception else None, trainer.device)
-        pixels, split = real_pixels(config.data, config.split, trainer.shape, config.eval_num, config.data_root)
-        self.scorer = Scorer(extractor, config.data, split, pixels, ("fid",), cache_folder)
-        self.best_path = trainer.run.checkpoints / BEST_NAME
-        self.best_fid = recorded_best(trainer.run.metrics_path) if self.best_path.exists() else math.inf
+    def __init__(self, extractor: FeatureExtractor, data: str, split: str | None, shape: ImageShape, num: int,
+                 data_root: str | None = None, best_fid: float = math.inf, cache_folder: Path | None = None):
+        self.num = num
+        pixels, split = real_pixels(data, split, shape, num, data_root)
+        self.scorer = Scorer(extractor, data, split, pixels, ("fid",), cache_folder)
+        self.best_fid = best_fid
 
-    def __call__(self, trainer: Any) -> dict[str, Any]:
-        ema = getattr(trainer, "ema", None)
-        generator = ema.module if ema is not None else trainer.generator
-        def sample_latent(n, generator):
-            return trainer.architecture.sample_latent(n, trainer.arch_config, generator=generator)
-
-        fake = generated_pixels(generator, sample_latent, self.num, EVAL_SEED, trainer.device)
+    def score(self, generator: nn.Module, sample_latent: Callable[..., torch.Tensor],
+              device: torch.device) -> FidScore:
+        fake = generated_pixels(generator, sample_latent, self.num, EVAL_SEED, device)
         fid = self.scorer.score(fake)["fid"]
         improved = fid < self.best_fid
-        if improved:
-            self.best_fid = fid
-            try:
-                save_checkpoint(self.best_path, networks_of(trainer), trainer.checkpoint_info(uuid.uuid4().hex))
-            except OSError as err:
-                raise GancliError(f"cannot write {self.best_path}: {err.strerror or err}") from None
-        record = {"step": trainer.step, "epoch": trainer.epoch, "fid": fid, "best_fid": self.best_fid}
-        trainer.run.log_metrics(record)
-        trainer.reporter.notify(f"step {trainer.step}  FID {fid:.2f}" + ("  (best so far)" if improved else ""))
-        return record
+        self.best_fid = min(fid, self.best_fid)
+        return FidScore(fid, self.best_fid, improved)

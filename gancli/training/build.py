@@ -21,7 +21,7 @@ from gancli.training.graph import GraphedStep
 from gancli.training.step import GANStep
 
 
-class FastNetwork(nn.Module):
+class AutocastChannelsLast(nn.Module):
     """Runs a network's forward in channels-last and autocast.
 
     Only the forward is autocast, as PyTorch recommends. The discriminator hands float32 back
@@ -79,32 +79,34 @@ class CompiledNetwork(nn.Module):
 
 @dataclass
 class Training:
-    """What a run trains: the plain networks (for samples and checkpoints) and the step."""
+    """What a run trains: the plain networks (for samples and checkpoints), their optimisers, and
+    `update`, the training step as it executes (one call: D's updates, then G's)."""
 
     generator: nn.Module
     discriminator: nn.Module
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
-    step: Callable[[Sequence[torch.Tensor]], torch.Tensor]
+    update: Callable[[Sequence[torch.Tensor]], torch.Tensor]
     execution: Execution
     latent_rng: torch.Generator  # the step's latent draws; saved and restored with the run
+    scaler: torch.amp.GradScaler | None = None  # fp16 only; saved and restored with the run
     compiled: tuple[CompiledNetwork, ...] = ()  # with --compile: the two networks, each perhaps fallen back
 
     def state_replaced(self) -> None:
         """Say that optimiser state or learning rates were replaced, so a captured step recaptures."""
-        if isinstance(self.step, GraphedStep):
-            self.step.reset()
+        if isinstance(self.update, GraphedStep):
+            self.update.reset()
 
     @property
-    def mode(self) -> str:
+    def effective_execution(self) -> Execution:
         """The execution as it stands now: a failed capture shows as eager, a failed compilation
         of both networks as not compiled."""
         execution = self.execution
-        if isinstance(self.step, GraphedStep) and self.step.eager:
+        if isinstance(self.update, GraphedStep) and self.update.eager:
             execution = replace(execution, cuda_graphs=False)
         if self.compiled and all(network.fell_back for network in self.compiled):
             execution = replace(execution, compile=False)
-        return execution.describe()
+        return execution
 
 
 def build_training(architecture: Architecture, arch_config: ArchConfig, shape: ImageShape, loss: GANLoss,
@@ -142,7 +144,7 @@ def build_training(architecture: Architecture, arch_config: ArchConfig, shape: I
     step_g: nn.Module = generator
     step_d: nn.Module = discriminator
     if execution.channels_last or execution.autocast_dtype is not None:
-        step_g, step_d = FastNetwork(generator, execution, float_output=False), FastNetwork(discriminator, execution)
+        step_g, step_d = AutocastChannelsLast(generator, execution, float_output=False), AutocastChannelsLast(discriminator, execution)
     compiled: tuple[CompiledNetwork, ...] = ()
     if execution.compile:
         notify_once = _once(notify)  # both networks usually fail alike: say it once
@@ -151,11 +153,11 @@ def build_training(architecture: Architecture, arch_config: ArchConfig, shape: I
     penalties = [*loss.penalties(), *architecture.penalties(arch_config)]
     own_d = step_d
     step_g, step_d = world.replicate(step_g, sync_bn), world.replicate(step_d, sync_bn)
-    step = GANStep(step_g, step_d, loss, opt_g, opt_d, sample_latent, penalties, scaler=scaler,
-                   own_discriminator=own_d)
+    update = GANStep(step_g, step_d, loss, opt_g, opt_d, sample_latent, penalties, scaler=scaler,
+                     own_discriminator=own_d)
     if execution.cuda_graphs:
-        step = GraphedStep(step, (opt_g, opt_d), generators=(latent_rng,), notify=notify)
-    return Training(generator, discriminator, opt_g, opt_d, step, execution, latent_rng, compiled)
+        update = GraphedStep(update, (opt_g, opt_d), generators=(latent_rng,), notify=notify)
+    return Training(generator, discriminator, opt_g, opt_d, update, execution, latent_rng, scaler, compiled)
 
 
 def _once(notify: Callable[[str], None]) -> Callable[[str], None]:

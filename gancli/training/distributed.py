@@ -14,7 +14,6 @@ check that the ranks hold the same weights (it reads every weight back to the ho
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import hashlib
 import os
@@ -111,20 +110,6 @@ class World:
     def on_main(self, work: Callable[[], T]) -> T | None:
         """Run `work` on rank 0 only; every rank learns whether it failed."""
         return self.main_first(work, everyone=False)
-
-    def supported(self, execution):
-        """`execution` (a `gancli.training.execution.Execution`) less what is not used under data
-        parallelism, each with a notice: the captured step (the all-reduce runs between the
-        backward passes, outside any graph) and torch.compile (not tested with the wrappers)."""
-        if not self.distributed:
-            return execution
-        notices = []
-        if execution.cuda_graphs:
-            notices.append("the step is not captured as a CUDA graph under data parallelism; running eagerly")
-        if execution.compile:
-            notices.append("torch.compile is not used under data parallelism; running eagerly")
-        return dataclasses.replace(execution, cuda_graphs=False, compile=False,
-                                   notices=execution.notices + tuple(notices))
 
     # -- wrapping ---------------------------------------------------------------------------
 

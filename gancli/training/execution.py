@@ -1,14 +1,15 @@
 """How a training step runs on its device: precision, memory format, optimiser kernels, capture.
 
 `ExecutionOptions` is what the user asks for (`--precision`, `--cuda-graphs`, `--compile`);
-`resolve_execution` turns it into what this device can do, with one notice per request it
-cannot honour. The defaults per device:
+`resolve_execution` is the one place that turns it into what this device and this world of
+processes can do, with one notice per request it cannot honour. The defaults per device:
 
 - CUDA: bf16 autocast, channels-last, fused capturable Adam, the whole step as one CUDA graph
   (`benchmarks/gpu_check.py` measures them against eager bf16).
-- CPU: fp32 (bf16 autocast measured ten times slower on a CPU without bf16 instructions),
-  channels-last, fused Adam. The rest of the speed-up over a plain loop comes from the step
-  itself: no weight gradients for the discriminator in the generator phase, no host reads per step.
+- CPU: fp32 (bf16 autocast is much slower on CPUs without bf16 instructions), channels-last,
+  fused Adam. benchmarks/README.md has the measurements behind each choice.
+- Data parallel: neither a CUDA graph (the all-reduce runs between the backward passes, outside
+  any graph) nor torch.compile (not tested with the DistributedDataParallel wrappers).
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ class Execution:
         return ", ".join(parts)
 
 
-def resolve_execution(options: ExecutionOptions, device: torch.device) -> Execution:
-    """The fastest setting `device` supports within what `options` asks for."""
+def resolve_execution(options: ExecutionOptions, device: torch.device, data_parallel: bool = False) -> Execution:
+    """The fastest setting `device` supports within what `options` asks for; `data_parallel`
+    when this process is one of several training one model."""
     notices = []
     cuda = device.type == "cuda"
     precision = options.precision
@@ -81,15 +83,21 @@ def resolve_execution(options: ExecutionOptions, device: torch.device) -> Execut
         # GradScaler decides on the host whether to skip a step, which a graph cannot replay.
         notices.append("fp16's grad scaler cannot be captured; running without a CUDA graph (bf16 can)")
         graphs = False
+    compile = options.compile
+    if data_parallel and graphs:
+        notices.append("the step is not captured as a CUDA graph under data parallelism; running eagerly")
+        graphs = False
+    if data_parallel and compile:
+        notices.append("torch.compile is not used under data parallelism; running eagerly")
+        compile = False
 
     return Execution(
         device=device,
         precision=precision,
-        # Channels-last feeds cuDNN's fastest convolution kernels, and oneDNN's: 1.09x to 1.18x a
-        # CPU step for dcgan64, no measurable difference for the 32x32 dcgan (benchmarks/README.md).
+        # Channels-last feeds cuDNN's fastest convolution kernels, and oneDNN's (benchmarks/README.md).
         channels_last=device.type in ("cuda", "cpu"),
         fused_adam=device.type in ("cuda", "cpu"),
         cuda_graphs=graphs,
-        compile=options.compile,
+        compile=compile,
         notices=tuple(notices),
     )

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gancli.checkpoints.format import CheckpointInfo, read_info
+import torch
+
+from gancli.checkpoints.format import CheckpointInfo, StoredFile
 from gancli.checkpoints.state import TrainingState, load_state
 from gancli.config import TrainConfig, resolve_config
 from gancli.errors import CheckpointError, ConfigError, GancliError
@@ -31,6 +33,7 @@ class ResumePoint:
     info: CheckpointInfo
     state: TrainingState
     skipped: list[str]  # why newer checkpoints were passed over
+    weights: dict[str, torch.Tensor]  # the checkpoint's tensors, from the very bytes whose ID was checked
 
     @property
     def config(self) -> dict[str, Any]:
@@ -49,14 +52,16 @@ def find_resume_point(run_dir: Path) -> ResumePoint:
         if not weights.exists():
             continue
         try:
-            info, state = read_info(weights), load_state(state_path)
+            # Each file is read once, and what is restored is what was checked here.
+            stored, state = StoredFile.read(weights), load_state(state_path)
+            info = stored.info
         except CheckpointError as err:
             skipped.append(str(err))
             continue
         if not info.checkpoint_id or info.checkpoint_id != state.checkpoint_id:
             skipped.append(f"{weights} and {state_path} are from different saves (a save was cut short)")
             continue
-        return ResumePoint(run.root, weights, info, state, skipped)
+        return ResumePoint(run.root, weights, info, state, skipped, stored.tensors)
     reason = f": {skipped[0]}" if skipped else " (no checkpoint was written yet)"
     raise GancliError(f"cannot resume {run.root}: no usable checkpoint{reason}; "
                       f"pass --overwrite instead of --resume to start it again")

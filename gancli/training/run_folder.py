@@ -5,6 +5,7 @@
     DIR/samples/step-0000500.png             grids from one fixed latent batch
     DIR/checkpoints/step-0001000.safetensors
     DIR/checkpoints/last.safetensors
+    DIR/checkpoints/best.safetensors         the lowest FID so far, with --eval-every
     DIR/state/step-0001000.safetensors       training state for resuming, one per checkpoint
     DIR/state/last.safetensors
 """
@@ -108,6 +109,11 @@ class RunFolder:
     @property
     def last_checkpoint(self) -> Path:
         return self.checkpoints / "last.safetensors"
+
+    @property
+    def best_checkpoint(self) -> Path:
+        """The checkpoint with the lowest FID so far, in runs that evaluate while training."""
+        return self.checkpoints / "best.safetensors"
 
     @property
     def last_state(self) -> Path:

@@ -1,11 +1,12 @@
 """Training a GAN from a `TrainConfig`: data, networks, the loop, and what it writes.
 
     from gancli.config import TrainConfig
-    from gancli.training.trainer import train
+    from gancli.training import train
     result = train(TrainConfig(arch="dcgan", data="synthetic", steps=200, device="cpu"))
 
 A run checkpoints every `checkpoint_every` steps, on SIGINT/SIGTERM and at the end; each
 checkpoint has its training state beside it, so `train(config, resume=...)` continues exactly.
+The trainer reports through the `Reporter` it is given, and says nothing without one.
 """
 
 from __future__ import annotations
@@ -22,16 +23,17 @@ from typing import Any
 import torch
 
 from gancli import __version__
-from gancli.architectures import architectures
+from gancli.architectures import ArchConfig, Architecture, architectures
 from gancli.checkpoints.format import CheckpointInfo, save_checkpoint
 from gancli.checkpoints.state import save_state
 from gancli.config import TrainConfig
 from gancli.core.device import resolve_device
 from gancli.core.files import replace_with_copy
-from gancli.core.pixels import save_grid, to_uint8
+from gancli.core.pixels import save_grid
 from gancli.datasets.loading import load_images
 from gancli.errors import ConfigError, GancliError
 from gancli.losses import make_loss
+from gancli.sampling.generate import images_from_latents
 from gancli.training.batches import make_batches
 from gancli.training.build import Training, build_training
 from gancli.training.distributed import ParameterDigests, World, join
@@ -48,7 +50,7 @@ from gancli.training.guards import (
 from gancli.training.reporting import Reporter
 from gancli.training.resume import ResumePoint, can_resume, check_compatible, find_resume_point
 from gancli.training.run_folder import RunFolder, default_run_dir
-from gancli.training.snapshot import capture_state, restore_state
+from gancli.training.snapshot import Progress, capture_state, restore_state
 from gancli.training.step import STAT_NAMES
 
 GRID_SIZE = 64  # images in each progress grid: an 8 x 8 tile
@@ -67,6 +69,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def arch_config_for(architecture: Architecture, config: TrainConfig | dict[str, Any]) -> ArchConfig:
+    """The hyperparameters a config asks of its architecture: `model:`, with `lr` for both rates."""
+    values = config.to_dict() if isinstance(config, TrainConfig) else config
+    arch_config = architecture.make_config(values.get("model"))
+    if values.get("lr") is not None:
+        arch_config = dataclasses.replace(arch_config, lr_g=values["lr"], lr_d=values["lr"])
+    return arch_config
+
+
 class Trainer:
     """Everything one run needs, built from its config; `run_loop()` trains it."""
 
@@ -80,9 +91,7 @@ class Trainer:
         seed_everything(config.seed)
 
         self.architecture = architectures.get(config.arch)
-        self.arch_config = self.architecture.make_config(config.model)
-        if config.lr is not None:
-            self.arch_config = dataclasses.replace(self.arch_config, lr_g=config.lr, lr_d=config.lr)
+        self.arch_config = arch_config_for(self.architecture, config)
         self.loss_name = config.loss or self.architecture.default_loss
         self.d_steps = config.d_steps or self.architecture.d_steps  # real batches per step, one per D update
         try:
@@ -93,7 +102,9 @@ class Trainer:
         self.changes = check_compatible(resume, config, self.architecture.config_dict(self.arch_config)) \
             if resume is not None else []
 
-        images = self.world.main_first(lambda: load_images(config, self.reporter.notify))  # one download
+        images = self.world.main_first(lambda: load_images(  # rank 0 first: one download
+            config.data, config.split, config.data_root, config.download, config.image_size, config.channels,
+            self.reporter.notify))
         self.shape = images.shape
         self.dataset_images = images.pixels.shape[0]
         try:
@@ -103,20 +114,15 @@ class Trainer:
         except ValueError as err:
             raise ConfigError(f"batch_size: {err}") from None
         self.training = self._build_training()
-        self.generator, self.discriminator = self.training.generator, self.training.discriminator
-        self.opt_g, self.opt_d = self.training.opt_g, self.training.opt_d
-        self.latent_rng = self.training.latent_rng
-        self.step_fn = self.training.step
-        self.ema = GeneratorEMA(self.generator, config.ema_decay, config.ema_start) if config.ema_decay else None
+        self.ema = GeneratorEMA(self.training.generator, config.ema_decay, config.ema_start) \
+            if config.ema_decay else None
         self.guard = DivergenceGuard(self.device)
         self.digests = ParameterDigests(self.world)
 
         self.steps_per_epoch = max(1, self.batches.steps_per_epoch // self.d_steps)
         self.total_steps = config.steps or config.epochs * self.steps_per_epoch
         # One fixed latent batch, drawn on the CPU so every device shows the same grid.
-        self.fixed_latent = self.architecture.sample_latent(
-            GRID_SIZE, self.arch_config, generator=torch.Generator().manual_seed(config.seed)
-        ).to(self.device)
+        self.fixed_latent = self.sample_latent(GRID_SIZE, generator=torch.Generator().manual_seed(config.seed))
 
         self.step = 0
         self.rollbacks = 0
@@ -128,20 +134,20 @@ class Trainer:
         else:
             self.config = dataclasses.replace(config, out=str(resume.run_dir))
             self.resume_from(resume)
-        self.evaluator = None
-        if config.eval_every and self.world.is_main:
-            from gancli.training.best import BestCheckpointTracker
+        self.fid = self._fid_tracker(feature_extractor) if config.eval_every and self.world.is_main else None
 
-            self.evaluator = BestCheckpointTracker(self, feature_extractor)
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.architecture.sample_latent(n, self.arch_config, generator=generator)
 
     def resume_from(self, point: ResumePoint) -> None:
         if point.state.dataset_images != self.dataset_images:
             raise ConfigError(f"cannot resume {point.run_dir}: dataset {self.config.data} had "
                               f"{point.state.dataset_images} images, now {self.dataset_images}")
-        restore_state(self, point.checkpoint, point.state)
+        self.restore(point)
         # A learning rate given anew wins; otherwise the saved one (perhaps lowered by rollbacks) stays.
-        for optimizer, key in ((self.opt_g, "lr_g"), (self.opt_d, "lr_d")):
-            if point.info.hparams.get(key) != getattr(self.arch_config, key):
+        saved = arch_config_for(self.architecture, point.config)
+        for optimizer, key in ((self.training.opt_g, "lr_g"), (self.training.opt_d, "lr_d")):
+            if getattr(saved, key) != getattr(self.arch_config, key):
                 for group in optimizer.param_groups:
                     group["lr"] = getattr(self.arch_config, key)
         self.run = RunFolder(point.run_dir)
@@ -152,9 +158,14 @@ class Trainer:
         for change in self.changes:
             self.reporter.notify(f"Changed on resume: {change}")
 
+    def restore(self, point: ResumePoint) -> None:
+        progress = restore_state(point.weights, point.checkpoint, point.state, self.training, self.batches,
+                                 self.ema, self.config.seed, self.reporter.notify)
+        self.step, self.rollbacks = progress.step, progress.rollbacks
+
     def _build_training(self) -> Training:
         options = ExecutionOptions(self.config.precision, self.config.cuda_graphs, self.config.compile)
-        execution = self.world.supported(resolve_execution(options, self.device))
+        execution = resolve_execution(options, self.device, data_parallel=self.world.distributed)
         for notice in execution.notices:
             self.reporter.notify(notice)
         try:
@@ -164,12 +175,27 @@ class Trainer:
         except ValueError as err:
             raise ConfigError(f"arch {self.config.arch} cannot make {self.shape} images: {err}") from None
 
+    def _fid_tracker(self, feature_extractor):
+        from gancli.metrics.features import inception_extractor  # the FID network loads only when asked for
+        from gancli.training.best import FidTracker, recorded_best
+
+        config = self.config
+        extractor = feature_extractor or inception_extractor(
+            Path(config.inception) if config.inception else None, self.device)
+        best = recorded_best(self.run.metrics_path) if self.run.best_checkpoint.exists() else float("inf")
+        return FidTracker(extractor, config.data, config.split, self.shape, config.eval_num, config.data_root, best)
+
     @property
     def epoch(self) -> int:
         return self.step // self.steps_per_epoch
 
+    @property
+    def sampled_generator(self) -> torch.nn.Module:
+        """The generator users sample: the moving average when the run keeps one."""
+        return self.ema.module if self.ema is not None else self.training.generator
+
     def networks(self) -> dict[str, torch.nn.Module]:
-        networks = {"generator": self.generator, "discriminator": self.discriminator}
+        networks = {"generator": self.training.generator, "discriminator": self.training.discriminator}
         if self.ema is not None:
             networks["generator_ema"] = self.ema.module
         return networks
@@ -178,8 +204,11 @@ class Trainer:
 
     def checkpoint_info(self, checkpoint_id: str) -> CheckpointInfo:
         plugin = architectures.find(self.config.arch)
+        hparams = self.architecture.config_dict(self.arch_config)
+        # The learning rates in effect, which a rollback may have lowered.
+        hparams.update(lr_g=self.training.opt_g.param_groups[0]["lr"], lr_d=self.training.opt_d.param_groups[0]["lr"])
         return CheckpointInfo(
-            arch=plugin.name, hparams=self.architecture.config_dict(self.arch_config), image_shape=self.shape,
+            arch=plugin.name, hparams=hparams, image_shape=self.shape,
             latent_dim=self.arch_config.latent_dim, dataset=self.config.data, step=self.step, epoch=self.epoch,
             seed=self.config.seed, loss=self.loss_name, arch_package=plugin.package,
             arch_version=plugin.version, gancli_version=__version__, config=self.config.to_dict(),
@@ -198,7 +227,9 @@ class Trainer:
 
     def write_checkpoint(self) -> None:
         checkpoint_id = uuid.uuid4().hex
-        info, state = self.checkpoint_info(checkpoint_id), capture_state(self, checkpoint_id)
+        info = self.checkpoint_info(checkpoint_id)
+        state = capture_state(checkpoint_id, Progress(self.step, self.rollbacks), self.config.to_dict(),
+                              self.dataset_images, self.training, self.batches)
         weights, state_path = self.run.checkpoint_path(self.step), self.run.state_path(self.step)
         try:
             # State first, weights second: weights whose state is missing are passed over on resume.
@@ -211,20 +242,27 @@ class Trainer:
                               f"the previous checkpoint is intact") from None
         self.run.prune(self.config.keep_last)
 
-    @torch.no_grad()
     def save_samples(self) -> None:
         if not self.world.is_main:
             return
-        # Eval mode uses batch norm's running statistics: the generator as `sample` will see it.
-        self.generator.eval()
-        images = to_uint8(self.generator(self.fixed_latent))
-        self.generator.train()
+        images = torch.cat(list(images_from_latents(self.training.generator, self.fixed_latent, self.device)))
         save_grid(images, self.run.sample_path(self.step), nrow=8)
+
+    def evaluate(self) -> None:
+        """Score FID, log it, and keep the checkpoint when the score is the best so far."""
+        score = self.fid.score(self.sampled_generator, self.sample_latent, self.device)
+        if score.improved:
+            try:
+                save_checkpoint(self.run.best_checkpoint, self.networks(), self.checkpoint_info(uuid.uuid4().hex))
+            except OSError as err:
+                raise GancliError(f"cannot write {self.run.best_checkpoint}: {err.strerror or err}") from None
+        self.run.log_metrics({"step": self.step, "epoch": self.epoch, "fid": score.fid, "best_fid": score.best_fid})
+        self.reporter.notify(f"step {self.step}  FID {score.fid:.2f}" + ("  (best so far)" if score.improved else ""))
 
     # -- divergence ----------------------------------------------------------------------
 
     def parameters(self):
-        return [*self.generator.parameters(), *self.discriminator.parameters()]
+        return [*self.training.generator.parameters(), *self.training.discriminator.parameters()]
 
     def check_health(self, step: int, probe: list[float] | None = None) -> bool:
         """True when nothing went non-finite; otherwise stop, or roll back and return False."""
@@ -243,13 +281,12 @@ class Trainer:
                                f"Resume with a lower --lr: gancli train --resume {self.run.root} --lr LR{hint}")
 
     def roll_back(self, problem: str) -> None:
-        lowered = [[group["lr"] * self.config.rollback_lr_factor for group in opt.param_groups]
-                   for opt in (self.opt_g, self.opt_d)]
-        point = find_resume_point(self.run.root)
+        optimizers = (self.training.opt_g, self.training.opt_d)
+        lowered = [[group["lr"] * self.config.rollback_lr_factor for group in opt.param_groups] for opt in optimizers]
         rollbacks = self.rollbacks + 1  # the checkpoint's own count would undo this one
-        restore_state(self, point.checkpoint, point.state)
+        self.restore(find_resume_point(self.run.root))
         self.rollbacks = rollbacks
-        for optimizer, rates in zip((self.opt_g, self.opt_d), lowered):
+        for optimizer, rates in zip(optimizers, lowered):
             for group, lr in zip(optimizer.param_groups, rates):
                 group["lr"] = lr
         self.training.state_replaced()
@@ -258,14 +295,14 @@ class Trainer:
         if self.world.is_main:
             self.run.truncate_metrics(self.step)
         self.reporter.notify(f"{problem}; rolled back to step {self.step} with learning rates "
-                              f"lr_g {lowered[0][0]:.3g}, lr_d {lowered[1][0]:.3g} "
-                              f"(rollback {self.rollbacks} of {self.config.max_rollbacks})")
+                             f"lr_g {lowered[0][0]:.3g}, lr_d {lowered[1][0]:.3g} "
+                             f"(rollback {self.rollbacks} of {self.config.max_rollbacks})")
 
     # -- the loop --------------------------------------------------------------------------
 
     def train_step(self) -> None:
         real_batches = [self.batches.next() for _ in range(self.d_steps)]
-        stats = self.step_fn(real_batches)
+        stats = self.training.update(real_batches)
         self.step += 1
         self.totals += stats
         self.guard.observe(stats, self.step)
@@ -317,7 +354,7 @@ class Trainer:
         self.metrics: dict[str, Any] = {}
         self.start_interval()
         self.reporter.start(self.total_steps, self.steps_per_epoch, self.step)
-        self.reporter.notify(f"step: {self.training.mode}")
+        self.reporter.notify(f"step: {self.training.effective_execution.describe()}")
         try:
             with StopSignals() as signals:
                 while self.step < self.total_steps:
@@ -328,8 +365,8 @@ class Trainer:
                         continue
                     if config.sample_every and (self.step % config.sample_every == 0 or last):
                         self.save_samples()
-                    if self.evaluator and (self.step % config.eval_every == 0 or last):
-                        self.evaluator(self)
+                    if self.fid and (self.step % config.eval_every == 0 or last):
+                        self.evaluate()
                     checkpoint_due = config.checkpoint_every and self.step % config.checkpoint_every == 0
                     if (checkpoint_due or last or stop) and not self.save():
                         continue
