@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gancli.cli.options import DeviceOpt, JsonOpt
+from gancli.cli.options import CompileOpt, CudaGraphsOpt, DeviceOpt, JsonOpt, PrecisionOpt
 
 
 def bench(
@@ -20,9 +20,9 @@ def bench(
     steps: Annotated[int, typer.Option("--steps", min=1, help="Timed steps, after the warm-up.")] = 200,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed steps first (capture and compilation happen here).")] = 10,
     device: DeviceOpt = "auto",
-    precision: Annotated[str, typer.Option("--precision", help="fp32, bf16, fp16 or auto (bf16 on CUDA, fp32 elsewhere).")] = "auto",
-    cuda_graphs: Annotated[Optional[bool], typer.Option("--cuda-graphs/--no-cuda-graphs", help="Replay the whole step as one CUDA graph; default: on for CUDA.", show_default=False)] = None,
-    compile: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the networks.")] = False,
+    precision: PrecisionOpt = "auto",
+    cuda_graphs: CudaGraphsOpt = None,
+    compile: CompileOpt = False,
     set_values: Annotated[Optional[list[str]], typer.Option("--set", help="Override a hyperparameter: model.KEY=VALUE (repeatable).")] = None,
     as_json: JsonOpt = False,
 ):

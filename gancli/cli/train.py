@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from gancli.cli.options import CompileOpt, CudaGraphsOpt, DeviceOpt, PrecisionOpt, SeedOpt
+
 
 def train(
     arch: Annotated[Optional[str], typer.Option("--arch", help="Architecture name (see `gancli list`).", show_default="dcgan")] = None,
@@ -22,12 +24,12 @@ def train(
     lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate of both networks; default: the architecture's.")] = None,
     loss: Annotated[Optional[str], typer.Option("--loss", help="Loss name; default: the architecture's.")] = None,
     d_steps: Annotated[Optional[int], typer.Option("--d-steps", help="Discriminator updates per generator update; default: the architecture's (see `gancli list`).")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed.", show_default="0")] = None,
-    device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.", show_default="auto")] = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder; default: runs/<arch>-<data>-<timestamp>.")] = None,
-    precision: Annotated[Optional[str], typer.Option("--precision", help="fp32, bf16, fp16 or auto (bf16 on CUDA, fp32 elsewhere).", show_default="auto")] = None,
-    cuda_graphs: Annotated[Optional[bool], typer.Option("--cuda-graphs/--no-cuda-graphs", help="Replay the whole step as one CUDA graph; default: on for CUDA.", show_default=False)] = None,
-    compile: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the networks.", show_default=False)] = None,
+    precision: PrecisionOpt = None,
+    cuda_graphs: CudaGraphsOpt = None,
+    compile: CompileOpt = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML config file.")] = None,
     set_values: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key=value (repeatable; model.KEY for hyperparameters).")] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every", help="Steps between checkpoints; a crash loses at most this many.", show_default="1000")] = None,

@@ -24,7 +24,7 @@ class LocalCIFAR10(CIFAR10):
     meta = {**CIFAR10.meta, "md5": None}
 
 
-class TinyPhotos(FileDataset):
+class CIFAR10Photos(FileDataset):
     name = "cifar10"
     homepage = "https://www.cs.toronto.edu/~kriz/cifar.html"
     description = "photos of 10 object classes (50,000 train, 10,000 test)"
@@ -43,4 +43,4 @@ class TinyPhotos(FileDataset):
         return Images(pixels, torch.tensor(reader.targets, dtype=torch.uint8))
 
 
-cifar10 = TinyPhotos()
+cifar10 = CIFAR10Photos()

@@ -22,7 +22,7 @@ class LocalSVHN(SVHN):
     split_list = {split: [url, filename, None] for split, (url, filename, _) in SVHN.split_list.items()}
 
 
-class HouseNumbers(FileDataset):
+class SVHNDigits(FileDataset):
     name = "svhn"
     homepage = "http://ufldl.stanford.edu/housenumbers/"
     description = "house-number digits from Street View (73,257 train, 26,032 test, 531,131 extra)"
@@ -43,4 +43,4 @@ class HouseNumbers(FileDataset):
         return Images(pixels.contiguous(), labels)
 
 
-svhn = HouseNumbers()
+svhn = SVHNDigits()

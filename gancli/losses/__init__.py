@@ -1,5 +1,18 @@
-"""GAN losses: the contract, gancli's own losses, and the registry that finds built-ins and plugins alike."""
+"""Losses: the contract, and the registry that finds built-ins and plugins alike."""
 
-from gancli.losses.standard import GANLoss, Hinge, NonSaturatingBCE, Penalty, WassersteinGP, losses, make_loss
+from gancli.core.registry import Registry
+from gancli.errors import RegistryError
+from gancli.losses.base import GANLoss, Penalty
+from gancli.losses.standard import Hinge, NonSaturatingBCE, WassersteinGP
+
+losses: Registry[type[GANLoss]] = Registry("gancli.losses", "loss", type)
+
+
+def make_loss(name: str, smooth: float) -> GANLoss:
+    loss_class = losses.get(name)
+    if not (isinstance(loss_class, type) and issubclass(loss_class, GANLoss)):
+        raise RegistryError(f"loss '{name}' is not a GANLoss subclass")
+    return loss_class(smooth=smooth)
+
 
 __all__ = ["GANLoss", "Hinge", "NonSaturatingBCE", "Penalty", "WassersteinGP", "losses", "make_loss"]

@@ -1,68 +1,12 @@
-"""GAN losses as named pieces, registered under the entry-point group `gancli.losses`.
-
-A loss turns discriminator outputs (logits, or a critic's scores) into the two players'
-objectives, and may add penalties to the discriminator's objective that need the network itself
-(the gradient penalty of WGAN-GP). Every value is a scalar tensor that is never read back to the
-host, so the training step stays free of syncs.
-"""
+"""gancli's own losses: the seed's sigmoid cross-entropy, hinge, and Wasserstein with gradient penalty."""
 
 from __future__ import annotations
-
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gancli.core.registry import Registry
-from gancli.errors import RegistryError
-
-#: A term added to the discriminator's loss: (discriminator, real batch, fake batch) -> scalar.
-#: The fake batch is detached from the generator.
-Penalty = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-class GANLoss:
-    """Base class: the discriminator's and the generator's objective, both minimised.
-
-    A loss whose discriminator objective is a term on the real logits plus a term on the fake
-    logits says so with `separable = True` and gives the two terms as `discriminator_real` and
-    `discriminator_fake`. The training step then back-propagates the real term before running D
-    on the fakes, so D's activations for both batches are never held at once (30% less
-    activation memory for dcgan64). A loss that couples the two, a relativistic one say,
-    implements `discriminator` alone.
-    """
-
-    description: str = ""
-    separable: bool = False
-
-    def __init__(self, smooth: float = 0.1):
-        if not 0.0 <= smooth < 1.0:
-            raise ValueError(f"smooth must be in [0, 1), got {smooth}")
-        self.smooth = smooth
-
-    def discriminator(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        if not self.separable:
-            raise NotImplementedError
-        return self.discriminator_real(real_logits) + self.discriminator_fake(fake_logits)
-
-    def discriminator_real(self, real_logits: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def discriminator_fake(self, fake_logits: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def generator(self, fake_logits: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def penalties(self) -> list[Penalty]:
-        """Terms the training step adds to the discriminator's loss; none by default."""
-        return []
-
-    def mean_output(self, logits: torch.Tensor) -> torch.Tensor:
-        """D's mean output as this loss reads it, logged as `d_real` and `d_fake`: by default
-        the mean raw score (a critic's scores are not probabilities)."""
-        return logits.mean()
+from gancli.losses.base import GANLoss, Penalty
 
 
 class NonSaturatingBCE(GANLoss):
@@ -137,13 +81,3 @@ class WassersteinGP(GANLoss):
         # The tiny constant keeps the norm's gradient finite where a gradient is exactly zero.
         norms = (grads.flatten(1).pow(2).sum(1) + 1e-12).sqrt()
         return self.penalty_weight * (norms - 1.0).pow(2).mean()
-
-
-losses: Registry[type[GANLoss]] = Registry("gancli.losses", "loss", type)
-
-
-def make_loss(name: str, smooth: float) -> GANLoss:
-    loss_class = losses.get(name)
-    if not (isinstance(loss_class, type) and issubclass(loss_class, GANLoss)):
-        raise RegistryError(f"loss '{name}' is not a GANLoss subclass")
-    return loss_class(smooth=smooth)

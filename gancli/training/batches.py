@@ -31,32 +31,38 @@ def _share(batch_size: int, rank: int, ranks: int) -> tuple[int, int]:
     return rank * size, size
 
 
-class DeviceBatches:
-    def __init__(self, pixels: torch.Tensor, batch_size: int, seed: int, rank: int = 0, ranks: int = 1):
-        if pixels.shape[0] < batch_size:
-            raise ValueError(f"the dataset has {pixels.shape[0]} images, fewer than one batch of {batch_size}")
-        self.pixels = pixels
+class _EpochOrder:
+    """The order both kinds of batches follow: one random permutation per epoch, and how many
+    batches of it were taken. Generated where `rng` lives, so device batches never touch the host."""
+
+    def __init__(self, images: int, batch_size: int, seed: int, device: torch.device, rank: int, ranks: int):
+        if images < batch_size:
+            raise ValueError(f"the dataset has {images} images, fewer than one batch of {batch_size}")
+        self.images = images
         self.batch_size = batch_size  # global: all ranks together
         self.offset, self.share = _share(batch_size, rank, ranks)
-        self.steps_per_epoch = pixels.shape[0] // batch_size
-        self.rng = torch.Generator(device=pixels.device).manual_seed(seed)
+        self.steps_per_epoch = images // batch_size
+        self.rng = torch.Generator(device=device).manual_seed(seed)
         self.epoch = 0
         self.position = 0  # batches already taken from the current permutation
         self.order = self._permutation()
 
     def _permutation(self) -> torch.Tensor:
-        return torch.randperm(self.pixels.shape[0], generator=self.rng, device=self.pixels.device)
+        return torch.randperm(self.images, generator=self.rng, device=self.rng.device)
 
-    def next(self) -> torch.Tensor:
-        """This rank's share of the next batch as floats in [-1, 1], (share, C, H, W)."""
-        if self.position == self.steps_per_epoch:
-            self.epoch += 1
-            self.position = 0
-            self.order = self._permutation()
-        start = self.position * self.batch_size + self.offset
-        indices = self.order[start:start + self.share]
-        self.position += 1
-        return to_unit_range(self.pixels[indices])
+    def _turn_epoch_if_done(self) -> bool:
+        """Start the next epoch's permutation when this one is used up; True when it did."""
+        if self.position < self.steps_per_epoch:
+            return False
+        self.epoch += 1
+        self.position = 0
+        self.order = self._permutation()
+        return True
+
+    def _indices(self, position: int) -> torch.Tensor:
+        """This rank's indices of batch `position` in the current permutation."""
+        start = position * self.batch_size + self.offset
+        return self.order[start:start + self.share]
 
     def restore(self, order: torch.Tensor, epoch: int, position: int) -> None:
         """Continue from `position` batches into `epoch`, whose permutation is `order`."""
@@ -64,6 +70,19 @@ class DeviceBatches:
             raise ValueError(f"a data order of {order.shape[0]} images at batch {position} does not fit "
                              f"{self.order.shape[0]} images in {self.steps_per_epoch} batches")
         self.order, self.epoch, self.position = order.to(self.order.device), epoch, position
+
+
+class DeviceBatches(_EpochOrder):
+    def __init__(self, pixels: torch.Tensor, batch_size: int, seed: int, rank: int = 0, ranks: int = 1):
+        super().__init__(pixels.shape[0], batch_size, seed, pixels.device, rank, ranks)
+        self.pixels = pixels
+
+    def next(self) -> torch.Tensor:
+        """This rank's share of the next batch as floats in [-1, 1], (share, C, H, W)."""
+        self._turn_epoch_if_done()
+        indices = self._indices(self.position)
+        self.position += 1
+        return to_unit_range(self.pixels[indices])
 
 
 class _IndexedPixels(Dataset):
@@ -79,7 +98,7 @@ class _IndexedPixels(Dataset):
         return self.pixels[torch.as_tensor(indices)]
 
 
-class _EpochOrder(Sampler):
+class _LoaderOrder(Sampler):
     """Index batches of the current permutation, from the current position on. It runs in the
     main process, so the order it follows is the one its `StreamedBatches` saves and restores."""
 
@@ -90,49 +109,34 @@ class _EpochOrder(Sampler):
         return self.batches.steps_per_epoch
 
     def __iter__(self):
-        order, size = self.batches.order, self.batches.batch_size
-        offset, share = self.batches.offset, self.batches.share
         for position in range(self.batches.position, self.batches.steps_per_epoch):
-            start = position * size + offset
-            yield order[start:start + share].tolist()
+            yield self.batches._indices(position).tolist()
 
 
-class StreamedBatches:
+class StreamedBatches(_EpochOrder):
     """The `DeviceBatches` interface over a host-resident dataset, for when it exceeds the budget."""
 
     def __init__(self, pixels: torch.Tensor, batch_size: int, seed: int, device: torch.device, workers: int = 2,
                  rank: int = 0, ranks: int = 1):
-        if pixels.shape[0] < batch_size:
-            raise ValueError(f"the dataset has {pixels.shape[0]} images, fewer than one batch of {batch_size}")
+        super().__init__(pixels.shape[0], batch_size, seed, torch.device("cpu"), rank, ranks)
         self.pixels = pixels
-        self.batch_size = batch_size
-        self.offset, self.share = _share(batch_size, rank, ranks)
         self.device = torch.device(device)
-        self.steps_per_epoch = pixels.shape[0] // batch_size
-        self.rng = torch.Generator().manual_seed(seed)
-        self.order = torch.randperm(pixels.shape[0], generator=self.rng)
         self.loader = DataLoader(
-            _IndexedPixels(pixels), sampler=_EpochOrder(self), batch_size=None,
+            _IndexedPixels(pixels), sampler=_LoaderOrder(self), batch_size=None,
             num_workers=workers, pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
         )
-        self.epoch = 0
-        self.position = 0
         self._iterator = iter(self.loader)
 
     def next(self) -> torch.Tensor:
         """This rank's share of the next batch as floats in [-1, 1], on the training device."""
-        if self.position == self.steps_per_epoch:
-            self.epoch += 1
-            self.position = 0
-            self.order = torch.randperm(self.pixels.shape[0], generator=self.rng)
+        if self._turn_epoch_if_done():
             self._iterator = iter(self.loader)
         batch = next(self._iterator)
         self.position += 1
         return to_unit_range(batch.to(self.device, non_blocking=True))
 
     def restore(self, order: torch.Tensor, epoch: int, position: int) -> None:
-        """Continue from `position` batches into `epoch`, whose permutation is `order`."""
-        DeviceBatches.restore(self, order, epoch, position)  # type: ignore[arg-type]
+        super().restore(order, epoch, position)
         self._iterator = iter(self.loader)
 
 

@@ -18,7 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gancli.core.files import write_text_atomic
+from torch import nn
+
+from gancli.checkpoints.format import CheckpointInfo, save_checkpoint
+from gancli.checkpoints.state import TrainingState, save_state
+from gancli.core.files import replace_with_copy, write_text_atomic
 from gancli.errors import GancliError
 
 
@@ -118,6 +122,21 @@ class RunFolder:
     @property
     def last_state(self) -> Path:
         return self.state / "last.safetensors"
+
+    def write_checkpoint(self, step: int, networks: dict[str, nn.Module], info: CheckpointInfo,
+                         state: TrainingState) -> None:
+        """Write the step's checkpoint and its training state, then make them `last`; a failure
+        leaves the previous checkpoint as it was."""
+        weights, state_path = self.checkpoint_path(step), self.state_path(step)
+        try:
+            # State first, weights second: weights whose state is missing are passed over on resume.
+            save_state(state_path, state)
+            save_checkpoint(weights, networks, info)
+            replace_with_copy(state_path, self.last_state)
+            replace_with_copy(weights, self.last_checkpoint)
+        except OSError as err:
+            raise GancliError(f"cannot write a checkpoint in {self.checkpoints}: {err.strerror or err}; "
+                              f"the previous checkpoint is intact") from None
 
     def numbered_steps(self) -> list[int]:
         """Steps of the step-numbered checkpoints, oldest first."""

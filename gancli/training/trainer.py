@@ -25,10 +25,8 @@ import torch
 from gancli import __version__
 from gancli.architectures import ArchConfig, Architecture, architectures
 from gancli.checkpoints.format import CheckpointInfo, save_checkpoint
-from gancli.checkpoints.state import save_state
 from gancli.config import TrainConfig
 from gancli.core.device import resolve_device
-from gancli.core.files import replace_with_copy
 from gancli.core.pixels import save_grid
 from gancli.datasets.loading import load_images
 from gancli.errors import ConfigError, GancliError
@@ -230,16 +228,7 @@ class Trainer:
         info = self.checkpoint_info(checkpoint_id)
         state = capture_state(checkpoint_id, Progress(self.step, self.rollbacks), self.config.to_dict(),
                               self.dataset_images, self.training, self.batches)
-        weights, state_path = self.run.checkpoint_path(self.step), self.run.state_path(self.step)
-        try:
-            # State first, weights second: weights whose state is missing are passed over on resume.
-            save_state(state_path, state)
-            save_checkpoint(weights, self.networks(), info)
-            replace_with_copy(state_path, self.run.last_state)
-            replace_with_copy(weights, self.run.last_checkpoint)
-        except OSError as err:
-            raise GancliError(f"cannot write a checkpoint in {self.run.checkpoints}: {err.strerror or err}; "
-                              f"the previous checkpoint is intact") from None
+        self.run.write_checkpoint(self.step, self.networks(), info, state)
         self.run.prune(self.config.keep_last)
 
     def save_samples(self) -> None:
