@@ -57,7 +57,7 @@ def export_onnx(checkpoint: Path, out: Path, check_count: int = 8, tolerance: fl
                                   f"{out} was not written")
     except OSError as err:
         raise GancliError(f"cannot write {out}: {err.strerror or err}") from None
-    return ExportResult(out, difference, getattr(model, "network", "generator"))
+    return ExportResult(out, difference, model.network)
 
 
 def export(checkpoint: Path, out: Path, fmt: str = "onnx") -> ExportResult:

@@ -105,7 +105,7 @@ def check_training(name: str, arch: Architecture, shape: ImageShape, hparams: Ma
             f"the checkpoint records shape {info.image_shape} and loss {info.loss}")
 
     latent = arch.sample_latent(BATCH, trainer.arch_config, generator=torch.Generator().manual_seed(1))
-    ema = getattr(trainer, "ema", None)
+    ema = trainer.ema
     pairs = [(trainer.training.generator, load_generator(result.last_checkpoint, ema=False))]
     if ema is not None:  # sampling uses the averaged generator where the run kept one
         pairs.append((ema.module, load_generator(result.last_checkpoint)))
