@@ -93,7 +93,7 @@ def test_folder_reads_png_and_jpeg_of_mixed_sizes_and_skips_bad_files(tmp_path):
     mean = images.pixels.float().mean(dim=(2, 3))
     colours = {tuple(int(round(v / 255)) for v in pixel) for pixel in mean.tolist()}
     assert colours == {(1, 0, 0), (1, 1, 1), (0, 0, 1), (0, 1, 0)}
-    assert any("skipped 2 unreadable or non-image files" in line for line in told)
+    assert any("skipped 2 files that are unreadable, not images" in line for line in told)
 
 
 def test_an_empty_folder_is_a_clear_error(tmp_path):
@@ -233,7 +233,7 @@ def test_trains_on_a_folder_given_as_folder_path(tmp_path):
                                  "--set", "model.g_channels=32", "--set", "model.d_channels=8",
                                  "--set", "model.latent_dim=16", "--set", "sample_every=0"])
     assert result.exit_code == 0, result.output
-    assert "skipped 2 unreadable or non-image files" in result.output
+    assert "skipped 2 files that are unreadable, not images" in result.output
     assert read_info(out / "checkpoints" / "last.safetensors").image_shape.as_tuple() == (3, 16, 16)
 
 

@@ -49,6 +49,7 @@ class CheckpointInfo:
     config: dict[str, Any] = field(default_factory=dict)
     ema_decay: float | None = None   # set when the file also holds `generator_ema.` tensors
     checkpoint_id: str = ""          # shared with the training state written beside it
+    run_id: str = ""                 # the run that wrote it, the same across its resumes
 
     def to_metadata(self) -> dict[str, str]:
         values = {
@@ -72,6 +73,8 @@ class CheckpointInfo:
             values["ema_decay"] = json.dumps(self.ema_decay)
         if self.checkpoint_id:
             values["checkpoint_id"] = self.checkpoint_id
+        if self.run_id:
+            values["run_id"] = self.run_id
         return {PREFIX + key: value for key, value in values.items()}
 
     @classmethod
@@ -124,6 +127,7 @@ class CheckpointInfo:
             config=parsed("config", dict),
             ema_decay=parsed("ema_decay", float) if PREFIX + "ema_decay" in metadata else None,
             checkpoint_id=metadata.get(PREFIX + "checkpoint_id", ""),
+            run_id=metadata.get(PREFIX + "run_id", ""),
         )
 
 

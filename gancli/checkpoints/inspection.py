@@ -30,6 +30,7 @@ def describe_checkpoint(path: Path) -> dict[str, Any]:
                 for name, count in elements.items()}
     return {
         "path": str(path),
+        "gancli": any(key.startswith(PREFIX) for key in metadata),  # made by gancli, or some other tool
         "metadata": decoded,
         "networks": networks,
         "tensors": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "numel": t.numel}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from gancli.cli.options import CheckpointArg, JsonOpt
+from gancli.errors import CheckpointError
 
 
 def inspect(checkpoint: CheckpointArg, as_json: JsonOpt = False):
@@ -18,7 +20,14 @@ def inspect(checkpoint: CheckpointArg, as_json: JsonOpt = False):
     report = describe_checkpoint(checkpoint)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
-        return
+    else:
+        show(checkpoint, report)
+    if not report["gancli"]:
+        raise CheckpointError(f"{checkpoint} is a safetensors file but not a gancli checkpoint: it has no "
+                              f"gancli.* metadata (its tensors are listed above)")
+
+
+def show(checkpoint: Path, report: dict) -> None:
     console = Console()
     meta = Table(title=f"{checkpoint}", show_header=False)
     meta.add_column("key", style="bold")

@@ -13,10 +13,13 @@ from typing import Any, Mapping
 
 import yaml
 
-from gancli.config.typed import from_mapping, to_mapping
+from gancli.config.typed import from_mapping, shorten, to_mapping
 from gancli.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+MAX_CONFIG_BYTES = 1 << 20    # configs are a few hundred bytes; this bounds the time and memory to read one
+MAX_CONFIG_NODES = 100_000    # values after YAML aliases are expanded
+MAX_CONFIG_DEPTH = 32
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ON_NAN = ("stop", "rollback")
 
@@ -78,7 +81,7 @@ class TrainConfig:
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.on_nan not in ON_NAN:
-            raise ConfigError(f"on_nan must be one of {', '.join(ON_NAN)}, got {self.on_nan!r}")
+            raise ConfigError(f"on_nan must be one of {', '.join(ON_NAN)}, got {shorten(self.on_nan)}")
         if not 0.0 < self.rollback_lr_factor < 1.0:
             raise ConfigError(f"rollback_lr_factor must be in (0, 1), got {self.rollback_lr_factor}")
         if self.channels not in (None, 1, 3):
@@ -86,9 +89,9 @@ class TrainConfig:
         if not 0.0 <= self.smooth < 1.0:
             raise ConfigError(f"smooth must be in [0, 1), got {self.smooth}")
         if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {shorten(self.precision)}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise ConfigError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {shorten(self.device)}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
@@ -102,14 +105,23 @@ class TrainConfig:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """A YAML mapping from `path`; every failure is a `ConfigError` naming the file."""
+    """A YAML mapping from `path`; every failure is a `ConfigError` naming the file.
+
+    A config is small: files over MAX_CONFIG_BYTES, or whose aliases expand past MAX_CONFIG_NODES
+    values or nest deeper than MAX_CONFIG_DEPTH, are refused before any value is built.
+    """
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path} has {size:,} bytes; a config holds at most "
+                              f"{MAX_CONFIG_BYTES:,}")
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"cannot read config file {path}: {err}") from None
     try:
+        _check_size(yaml.compose(text, Loader=yaml.SafeLoader), path)
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
@@ -122,6 +134,35 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _check_size(root: yaml.Node | None, path: Path) -> None:
+    """Count the values a YAML document expands to, aliases followed, without building them."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"config file {path} nests deeper than {MAX_CONFIG_DEPTH} levels")
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in open_nodes:
+            raise ConfigError(f"config file {path} has an alias that refers to itself")
+        open_nodes.add(id(node))
+        children = [part for pair in node.value for part in pair] if isinstance(node, yaml.MappingNode) \
+            else node.value if isinstance(node, yaml.SequenceNode) else []
+        total = 1
+        for child in children:
+            total += size(child, depth + 1)
+            if total > MAX_CONFIG_NODES:
+                raise ConfigError(f"config file {path} holds more than {MAX_CONFIG_NODES:,} values "
+                                  f"(aliases expanded); a config is far smaller")
+        open_nodes.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    if root is not None:
+        size(root, 0)
+
+
 def apply_overrides(data: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
     """Apply `key=value` pairs (dotted keys reach into `model`); values are parsed as YAML."""
     merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
@@ -129,7 +170,7 @@ def apply_overrides(data: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"--set expects key=value, got {pair!r}")
+            raise ConfigError(f"--set expects key=value, got {shorten(pair)}")
         try:
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:

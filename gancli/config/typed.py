@@ -7,6 +7,8 @@ config file is caught before any work starts.
 from __future__ import annotations
 
 import dataclasses
+import math
+import reprlib
 import re
 import types
 import typing
@@ -44,10 +46,15 @@ def _check(value: Any, annotation: Any, key: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif annotation is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
-            return float(value)
+            number = float(value)
+        elif isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+            number = float(value)
+        if number is not None:
+            if not math.isfinite(number):
+                raise ConfigError(f"{key}: expected a finite number, got {number}")
+            return number
     elif annotation is str:
         if isinstance(value, str):
             return value
@@ -62,7 +69,19 @@ def _check(value: Any, annotation: Any, key: str) -> Any:
     else:
         raise TypeError(f"unsupported annotation {annotation!r} for {key}")
     wanted = getattr(annotation, "__name__", str(annotation))
-    raise ConfigError(f"{key}: expected {wanted}, got {type(value).__name__} {value!r}")
+    raise ConfigError(f"{key}: expected {wanted}, got {type(value).__name__} {shorten(value)}")
+
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxlist, _BRIEF.maxtuple, _BRIEF.maxdict = 2, 4, 4, 4
+_BRIEF.maxstring = _BRIEF.maxother = 40
+
+
+def shorten(value: Any, limit: int = 60) -> str:
+    """A repr of `value` that stays one short line, at a cost that does not grow with the value
+    (a YAML bomb expands to billions of items)."""
+    text = _BRIEF.repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def from_mapping(cls: type[D], data: Mapping[str, Any] | None, where: str = "") -> D:
@@ -76,7 +95,7 @@ def from_mapping(cls: type[D], data: Mapping[str, Any] | None, where: str = "") 
     unknown = sorted(str(key) for key in set(data) - fields)  # YAML keys need not be strings
     if unknown:
         raise ConfigError(
-            f"unknown key {where}{unknown[0]!s}; valid keys: {', '.join(sorted(fields))}"
+            f"unknown key {where}{unknown[0][:60]}; valid keys: {', '.join(sorted(fields))}"
         )
     values = {name: _check(value, hints[name], f"{where}{name}") for name, value in data.items()}
     try:

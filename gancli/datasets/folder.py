@@ -1,7 +1,9 @@
 """`folder`: every image under a directory (recursively, so an `ImageFolder` layout works too).
 
 Images are made RGB, resized so the shorter side is `--image-size` (default 64) and centre
-cropped. Files Pillow cannot read (corrupt, or not images at all) are skipped and counted.
+cropped. Files Pillow cannot read (corrupt, or not images at all) are skipped and counted, and so
+are images too large or too thin to resize within bounded memory, told from the file's header
+before any pixel is decoded.
 The decoded tensor is cached in `<folder>/.gancli-cache/`, keyed by every file's size and mtime.
 """
 
@@ -19,6 +21,8 @@ from gancli.datasets.files import quiet
 from gancli.errors import GancliError
 
 DEFAULT_SIZE = 64
+MAX_PIXELS = 64 * 2**20   # a 64-megapixel photo decodes to 192 MiB of RGB; larger files are skipped
+MAX_ASPECT = 8            # a thinner image would be resized to many times the crop it gives
 
 
 def candidate_files(root: Path) -> list[Path]:
@@ -29,7 +33,10 @@ def candidate_files(root: Path) -> list[Path]:
 
 def read_square(path: Path, size: int) -> torch.Tensor:
     """One image as uint8 (3, size, size): shorter side resized to `size`, then centre cropped."""
-    with Image.open(path) as image:
+    with Image.open(path) as image:  # reads the header only
+        width, height = image.size
+        if width * height > MAX_PIXELS or max(width, height) > MAX_ASPECT * min(width, height):
+            raise ValueError(f"{path}: {width}x{height} is too large or too thin to use")
         image = image.convert("RGB")
         scale = size / min(image.size)
         width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
@@ -66,7 +73,8 @@ class ImageDirectory(DatasetSource):
             except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
                 skipped += 1
         if skipped:
-            notify(f"folder {root}: skipped {skipped} unreadable or non-image file{'s' if skipped != 1 else ''}")
+            notify(f"folder {root}: skipped {skipped} file{'s' if skipped != 1 else ''} that are unreadable, "
+                   f"not images, or too large or thin (over {MAX_PIXELS // 2**20} megapixels or {MAX_ASPECT}:1)")
         if not images:
             raise GancliError(f"dataset 'folder': no readable images in {root} (searched recursively; "
                               f"{len(files)} file{'s' if len(files) != 1 else ''} found, none an image Pillow can read)")

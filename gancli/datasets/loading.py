@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from gancli.core.files import user_cache_dir
 from gancli.datasets import DataRequest, DatasetSource, Images, datasets
-from gancli.errors import ConfigError
+from gancli.errors import ConfigError, GancliError
 
 DATA_ENV = "GANCLI_DATA"
 FOLDER_PREFIX = "folder:"
@@ -44,13 +44,33 @@ def conform(images: Images, channels: int | None, size: int | None) -> Images:
     if size is not None and (height, width) != (size, size):
         scale = size / min(height, width)
         resized = (max(size, round(height * scale)), max(size, round(width * scale)))
+        chunk_size = 4096  # bounds the float copies' memory
+        count, depth = pixels.shape[:2]
+        # The result, plus one chunk as floats before and after resizing.
+        needed = count * depth * size * size + 4 * min(count, chunk_size) * depth * (height * width + resized[0] * resized[1])
+        available = available_memory()
+        if available is not None and needed > available:
+            raise GancliError(f"{count:,} images at {size}x{size} need about {needed / 2**30:,.1f} GiB to prepare, "
+                              f"more than the {available / 2**30:,.1f} GiB of memory available; "
+                              f"choose a smaller --image-size")
         chunks = []
-        for chunk in pixels.split(4096):  # bounds the float copy's memory
+        for chunk in pixels.split(chunk_size):
             out = F.interpolate(chunk.float(), size=resized, mode="bilinear", antialias=True, align_corners=False)
             top, left = (resized[0] - size) // 2, (resized[1] - size) // 2
             chunks.append(out[:, :, top:top + size, left:left + size].round().clamp(0, 255).to(torch.uint8))
         pixels = torch.cat(chunks)
     return Images(pixels, images.labels)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the system can still give (Linux's MemAvailable), or None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def parse_data(data: str, data_root: str | None) -> tuple[str, Path | None]:

@@ -86,8 +86,11 @@ def resume_dir(resume: str | None, out: Path | None) -> Path | None:
     return Path(resume)
 
 
-def check_compatible(point: ResumePoint, config: TrainConfig, hparams: dict[str, Any]) -> list[str]:
-    """Refuse what may not change; return a line per setting that did change."""
+def check_compatible(point: ResumePoint, config: TrainConfig, hparams: dict[str, Any],
+                     saved_hparams: dict[str, Any]) -> list[str]:
+    """Refuse what may not change; return a line per setting that did change. `hparams` are
+    what `config` asks of the architecture, `saved_hparams` what the run's saved config asked
+    (the checkpoint records the learning rates in effect, which rollbacks may have lowered)."""
     old = point.config
     new = config.to_dict()
     where = f"cannot resume {point.run_dir}"
@@ -101,8 +104,8 @@ def check_compatible(point: ResumePoint, config: TrainConfig, hparams: dict[str,
                               f"start a new run (another --out) to change it")
     changes = [f"{key} {old.get(key)!r} -> {new[key]!r}" for key in new
                if key not in FIXED_KEYS + ("model", "out") and old.get(key) != new[key]]
-    changes += [f"model.{key} {point.info.hparams.get(key)!r} -> {hparams[key]!r}" for key in MUTABLE_HPARAMS
-                if key in hparams and point.info.hparams.get(key) != hparams[key]]
+    changes += [f"model.{key} {saved_hparams.get(key)!r} -> {hparams[key]!r}" for key in MUTABLE_HPARAMS
+                if key in hparams and saved_hparams.get(key) != hparams[key]]
     return changes
 
 

@@ -8,22 +8,34 @@
     DIR/checkpoints/best.safetensors         the lowest FID so far, with --eval-every
     DIR/state/step-0001000.safetensors       training state for resuming, one per checkpoint
     DIR/state/last.safetensors
+    DIR/replaced-20260101-120000/            an earlier run that --overwrite moved aside
+    DIR/.gancli.lock                         held by the one process writing the folder
+
+A folder is a run when its config.yaml is a gancli config. `create` refuses a folder that holds
+anything else; over a run it needs `overwrite`, and then moves the old run's files aside before
+writing anything, config.yaml first, so that after a kill at any moment the folder is either the
+old run, the remains of one being replaced (which only another --overwrite accepts), or the new run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
 from torch import nn
 
-from gancli.checkpoints.format import CheckpointInfo, save_checkpoint
+from gancli.checkpoints.format import CheckpointInfo, read_info, save_checkpoint
 from gancli.checkpoints.state import TrainingState, save_state
-from gancli.core.files import replace_with_copy, write_text_atomic
-from gancli.errors import GancliError
+from gancli.core.files import fsync_dir, replace_with_copy, write_text_atomic
+from gancli.errors import CheckpointError, GancliError
+from gancli.training.run_lock import LOCK_NAME
+
+REPLACED_PREFIX = "replaced-"
 
 
 def default_run_dir(arch: str, data: str) -> Path:
@@ -41,38 +53,87 @@ class RunFolder:
         self.state = self.root / "state"
 
     def holds_run(self) -> bool:
-        return self.config_path.exists()
+        """Whether the folder holds a gancli run: a config.yaml that is a gancli config."""
+        try:
+            config = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            return False
+        return isinstance(config, dict) and {"arch", "data"} <= set(config)
+
+    def entries(self) -> list[Path]:
+        """What the folder holds, less its lock and the runs moved aside into it."""
+        try:
+            return sorted(p for p in self.root.iterdir()
+                          if p.name != LOCK_NAME and not p.name.startswith(REPLACED_PREFIX))
+        except FileNotFoundError:
+            return []
+
+    def replacing(self) -> bool:
+        """Whether an --overwrite stopped while moving the old run aside: no config, a moved-aside
+        run, and some of the old run's files still here."""
+        return not self.holds_run() and bool(self.entries()) and any(self.root.glob(REPLACED_PREFIX + "*"))
 
     @classmethod
     def create(cls, root: Path, config_yaml: str, overwrite: bool = False) -> "RunFolder":
-        """Lay out a new run in `root`; a folder holding another run is refused unless `overwrite`."""
+        """Lay out a new run in `root`. A folder holding anything but a gancli run is refused; one
+        holding a run is refused unless `overwrite`, which moves the old run aside first."""
         run = cls(root)
-        if run.holds_run() and not overwrite:
-            raise GancliError(f"{run.root} already holds a run; choose another --out, "
-                              f"pass --resume {run.root} to continue it, or --overwrite")
+        if run.holds_run() or run.replacing():
+            if not overwrite:
+                what = "already holds a run" if run.holds_run() else \
+                    "holds the remains of a run that --overwrite was replacing when it stopped"
+                raise GancliError(f"{run.root} {what}; choose another --out, pass --resume {run.root} to "
+                                  f"continue it, or --overwrite to move it aside into {run.root}/{REPLACED_PREFIX}TIME/")
+            with run._writing():
+                run.move_aside()
+        elif run.entries():
+            names = ", ".join(p.name for p in run.entries()[:3]) + (", ..." if len(run.entries()) > 3 else "")
+            raise GancliError(f"{run.root} is not empty and holds no gancli run ({names}); "
+                              f"choose a new or empty folder for --out")
         with run._writing():
             run._make_folders()
             write_text_atomic(run.config_path, config_yaml)
             write_text_atomic(run.metrics_path, "")
         return run
 
+    def move_aside(self) -> Path:
+        """Move every file of the run here into a new `replaced-TIME/` folder, config.yaml first."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        aside = self.root / f"{REPLACED_PREFIX}{stamp}"
+        suffix = 1
+        while aside.exists():
+            suffix += 1
+            aside = self.root / f"{REPLACED_PREFIX}{stamp}-{suffix}"
+        aside.mkdir()
+        entries = sorted(self.entries(), key=lambda p: p != self.config_path)  # the run is gone at once
+        for entry in entries:
+            os.replace(entry, aside / entry.name)
+            fsync_dir(self.root)
+        return aside
+
     @classmethod
     def reopen(cls, root: Path, config_yaml: str, step: int) -> "RunFolder":
         """Continue the run in `root` from `step`: the config is rewritten, metrics logged after
-        `step` (they will be logged again) and a line torn by a crash are dropped."""
+        `step` (they will be logged again) and a line torn by a crash are dropped, and temporary
+        files of writes a kill cut short are removed."""
         run = cls(root)
         with run._writing():
+            run.remove_temporaries()
             run._make_folders()
             write_text_atomic(run.config_path, config_yaml)
             run.truncate_metrics(step)
-            for folder in (run.checkpoints, run.state, run.samples):
-                for leftover in folder.glob(".*.tmp"):  # from a write a SIGKILL cut short
-                    leftover.unlink(missing_ok=True)
         return run
+
+    def remove_temporaries(self) -> None:
+        """Delete what atomic writes leave behind when killed: `.NAME.*.tmp` in any folder gancli writes."""
+        for folder in (self.root, self.checkpoints, self.state, self.samples):
+            for leftover in folder.glob(".*.tmp"):
+                leftover.unlink(missing_ok=True)
 
     def truncate_metrics(self, step: int) -> None:
         """Keep the complete metrics records up to `step`, in one atomic rewrite."""
-        write_text_atomic(self.metrics_path, "".join(self._metrics_up_to(step)))
+        with self._writing():
+            write_text_atomic(self.metrics_path, "".join(self._metrics_up_to(step)))
 
     def _metrics_up_to(self, step: int) -> list[str]:
         try:
@@ -147,12 +208,26 @@ class RunFolder:
                 steps.append(int(digits))
         return sorted(steps)
 
-    def prune(self, keep: int) -> None:
-        """Delete all but the newest `keep` step-numbered checkpoints and their states."""
-        for step in self.numbered_steps()[:-keep] if keep else []:
+    def prune(self, keep: int, run_id: str) -> None:
+        """Delete all but the newest `keep` step-numbered checkpoints that run `run_id` wrote, and
+        their states; a checkpoint that does not say it is the run's own is never deleted."""
+        if not keep:
+            return
+        own = []
+        for step in self.numbered_steps():
+            try:
+                if read_info(self.checkpoint_path(step)).run_id == run_id:
+                    own.append(step)
+            except CheckpointError:
+                continue
+        for step in own[:-keep]:
             self.checkpoint_path(step).unlink(missing_ok=True)
             self.state_path(step).unlink(missing_ok=True)
 
     def log_metrics(self, record: dict[str, Any]) -> None:
-        with self.metrics_path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        try:
+            with self.metrics_path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as err:
+            raise GancliError(f"cannot append to {self.metrics_path}: {err.strerror or err}; "
+                              f"the last checkpoint, {self.last_checkpoint}, is intact") from None

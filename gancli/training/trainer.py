@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from gancli import __version__
-from gancli.architectures import ArchConfig, Architecture, architectures
+from gancli.architectures import ArchConfig, Architecture, ImageShape, architectures
 from gancli.checkpoints.format import CheckpointInfo, save_checkpoint
 from gancli.config import TrainConfig
 from gancli.core.device import resolve_device
@@ -48,6 +48,7 @@ from gancli.training.guards import (
 from gancli.training.reporting import Reporter
 from gancli.training.resume import ResumePoint, can_resume, check_compatible, find_resume_point
 from gancli.training.run_folder import RunFolder, default_run_dir
+from gancli.training.run_lock import RunLock
 from gancli.training.snapshot import Progress, capture_state, restore_state
 from gancli.training.step import STAT_NAMES
 
@@ -86,8 +87,23 @@ class Trainer:
         self.world = world or World(device=resolve_device(config.device))
         self.reporter = (reporter or Reporter()) if self.world.is_main else Reporter()
         self.device = self.world.device
-        seed_everything(config.seed)
+        if resume is None:
+            out = Path(self.world.share_text(config.out or str(default_run_dir(config.arch, config.data))))
+        else:
+            out = resume.run_dir
+        self.config = dataclasses.replace(config, out=str(out))
+        self.lock = RunLock(out)
+        self.world.on_main(self.lock.acquire)  # one writer per run folder, before anything is read from it
+        try:
+            # What is resumed is what the folder holds now that no one else can write it.
+            self._set_up(find_resume_point(out) if resume is not None else None, overwrite, feature_extractor)
+        except BaseException:
+            self.close()
+            raise
 
+    def _set_up(self, resume: ResumePoint | None, overwrite: bool, feature_extractor) -> None:
+        config = self.config
+        seed_everything(config.seed)
         self.architecture = architectures.get(config.arch)
         self.arch_config = arch_config_for(self.architecture, config)
         self.loss_name = config.loss or self.architecture.default_loss
@@ -97,9 +113,12 @@ class Trainer:
         except ValueError as err:
             raise ConfigError(f"loss: {err}") from None
         # Before any data is read: a resume that changes what defines the run stops here.
-        self.changes = check_compatible(resume, config, self.architecture.config_dict(self.arch_config)) \
-            if resume is not None else []
+        self.changes = [] if resume is None else check_compatible(
+            resume, config, self.architecture.config_dict(self.arch_config),
+            self.architecture.config_dict(arch_config_for(self.architecture, resume.config)))
 
+        if config.image_size is not None:
+            self._check_image_size(config.image_size, config.channels or 3)
         images = self.world.main_first(lambda: load_images(  # rank 0 first: one download
             config.data, config.split, config.data_root, config.download, config.image_size, config.channels,
             self.reporter.notify))
@@ -124,15 +143,31 @@ class Trainer:
 
         self.step = 0
         self.rollbacks = 0
+        self.run = RunFolder(Path(config.out))
         if resume is None:
-            out = Path(self.world.share_text(config.out or str(default_run_dir(config.arch, config.data))))
-            self.config = dataclasses.replace(config, out=str(out))
-            self.run = RunFolder(out)
-            self.world.on_main(lambda: RunFolder.create(out, self.config.to_yaml(), overwrite=overwrite))
+            self.run_id = uuid.uuid4().hex
+            self.world.on_main(lambda: RunFolder.create(self.run.root, config.to_yaml(), overwrite=overwrite))
         else:
-            self.config = dataclasses.replace(config, out=str(resume.run_dir))
+            # A run from before run IDs gets one now; what it wrote earlier is never pruned.
+            self.run_id = resume.info.run_id or uuid.uuid4().hex
             self.resume_from(resume)
         self.fid = self._fid_tracker(feature_extractor) if config.eval_every and self.world.is_main else None
+
+    def _check_image_size(self, size: int, channels: int) -> None:
+        """Refuse a size the architecture cannot make before any image is read or resized: the
+        networks are built on the meta device, which allocates nothing."""
+        shape = ImageShape(channels, size, size)
+        try:
+            with torch.device("meta"):
+                self.architecture.build(shape, self.arch_config)
+        except ValueError as err:
+            raise ConfigError(f"image_size: arch {self.config.arch} cannot make {shape} images: {err}") from None
+        except Exception:
+            pass  # an architecture that cannot build on meta is checked when it is built for real
+
+    def close(self) -> None:
+        """Let the run folder go, for another process to write."""
+        self.lock.release()
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.architecture.sample_latent(n, self.arch_config, generator=generator)
@@ -148,7 +183,6 @@ class Trainer:
             if getattr(saved, key) != getattr(self.arch_config, key):
                 for group in optimizer.param_groups:
                     group["lr"] = getattr(self.arch_config, key)
-        self.run = RunFolder(point.run_dir)
         self.world.on_main(lambda: RunFolder.reopen(point.run_dir, self.config.to_yaml(), self.step))
         for reason in point.skipped:
             self.reporter.notify(f"Skipped a newer checkpoint: {reason}")
@@ -210,7 +244,7 @@ class Trainer:
             latent_dim=self.arch_config.latent_dim, dataset=self.config.data, step=self.step, epoch=self.epoch,
             seed=self.config.seed, loss=self.loss_name, arch_package=plugin.package,
             arch_version=plugin.version, gancli_version=__version__, config=self.config.to_dict(),
-            ema_decay=self.ema.decay if self.ema else None, checkpoint_id=checkpoint_id,
+            ema_decay=self.ema.decay if self.ema else None, checkpoint_id=checkpoint_id, run_id=self.run_id,
         )
 
     def save(self) -> bool:
@@ -229,7 +263,7 @@ class Trainer:
         state = capture_state(checkpoint_id, Progress(self.step, self.rollbacks), self.config.to_dict(),
                               self.dataset_images, self.training, self.batches)
         self.run.write_checkpoint(self.step, self.networks(), info, state)
-        self.run.prune(self.config.keep_last)
+        self.run.prune(self.config.keep_last, self.run_id)
 
     def save_samples(self) -> None:
         if not self.world.is_main:
@@ -263,11 +297,14 @@ class Trainer:
                 and can_resume(self.run.root):
             self.roll_back(problem)
             return False
-        good = f"the last good checkpoint, {self.run.last_checkpoint}, is untouched" \
-            if self.run.last_checkpoint.exists() else "no checkpoint was written before it"
-        hint = "" if self.config.on_nan == "rollback" else "; or train with --on-nan rollback"
-        raise TrainingDiverged(f"training diverged: {problem}; stopped ({good}). "
-                               f"Resume with a lower --lr: gancli train --resume {self.run.root} --lr LR{hint}")
+        if can_resume(self.run.root):
+            hint = "" if self.config.on_nan == "rollback" else "; or train with --on-nan rollback"
+            raise TrainingDiverged(
+                f"training diverged: {problem}; stopped (the last good checkpoint, {self.run.last_checkpoint}, "
+                f"is untouched). Resume with a lower --lr: gancli train --resume {self.run.root} --lr LR{hint}")
+        raise TrainingDiverged(
+            f"training diverged: {problem}; stopped (no checkpoint was written before it). Start it again "
+            f"with a lower --lr: gancli train --config {self.run.config_path} --overwrite --lr LR")
 
     def roll_back(self, problem: str) -> None:
         optimizers = (self.training.opt_g, self.training.opt_d)
@@ -344,8 +381,9 @@ class Trainer:
         self.start_interval()
         self.reporter.start(self.total_steps, self.steps_per_epoch, self.step)
         self.reporter.notify(f"step: {self.training.effective_execution.describe()}")
+        signals = StopSignals()
         try:
-            with StopSignals() as signals:
+            with signals:
                 while self.step < self.total_steps:
                     self.train_step()
                     stop = self.agreed_signal(signals)
@@ -364,9 +402,25 @@ class Trainer:
                             f"stopped by {stop.name} at step {self.step}; checkpoint: "
                             f"{self.run.last_checkpoint}; continue with: gancli train --resume {self.run.root}",
                             exit_code=EXIT_CODES.get(stop, 1))
+        except KeyboardInterrupt:
+            if signals.received is None:
+                raise
+            raise self.interrupted_twice(signals.received) from None
         finally:
             self.reporter.stop()
         return RunResult(self.run.root, self.run.last_checkpoint, self.step, self.metrics)
+
+    def interrupted_twice(self, first: signal.Signals) -> TrainingInterrupted:
+        """What a second signal, which stops at once, leaves behind: the newest complete checkpoint."""
+        try:
+            point = find_resume_point(self.run.root)
+            kept = f"the newest complete checkpoint is {point.checkpoint} (step {point.state.step}); " \
+                   f"continue with: gancli train --resume {self.run.root}"
+        except GancliError:
+            kept = "no complete checkpoint was written"
+        return TrainingInterrupted(f"stopped at once by a second signal after {first.name}, at step {self.step}; "
+                                   f"a checkpoint being written then was not kept; {kept}",
+                                   exit_code=EXIT_CODES.get(first, 1))
 
 
 def train(config: TrainConfig, reporter: Reporter | None = None, overwrite: bool = False,
@@ -380,6 +434,9 @@ def train(config: TrainConfig, reporter: Reporter | None = None, overwrite: bool
     try:
         trainer = Trainer(config, reporter, overwrite=overwrite,
                           resume=resume, feature_extractor=feature_extractor, world=world)
-        return trainer.run_loop()
+        try:
+            return trainer.run_loop()
+        finally:
+            trainer.close()
     finally:
         world.close()
