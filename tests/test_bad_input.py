@@ -186,3 +186,127 @@ def test_arbitrary_config_files_give_only_config_errors(tmp_path, text):
         TrainConfig.from_dict(read_yaml(path))
     except ConfigError:
         pass
+
+
+# -- bounded input: refused quickly, in one short line ----------------------------------------------
+
+BOMB = "\n".join(["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"] +
+                 [f"{b}: &{b} [{', '.join(['*' + a] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi")] +
+                 ["model: *i"]) + "\n"
+
+
+def test_a_yaml_bomb_and_oversized_configs_are_refused_before_they_are_built(tmp_path):
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BOMB)  # nine levels of nine aliases: 387 million strings once expanded
+    big = tmp_path / "big.yaml"
+    big.write_text("steps: [" + ", ".join(["1"] * 600_000) + "]\n")  # 3.6 MB
+    long_list = tmp_path / "long.yaml"
+    long_list.write_text("steps: [" + ", ".join(["1"] * 150_000) + "]\n")  # under 1 MiB, 150,001 values
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("model: " + "[" * 40 + "]" * 40 + "\n")
+    for path, message in ((bomb, "holds more than 100,000 values (aliases expanded)"),
+                          (big, f"has {big.stat().st_size:,} bytes; a config holds at most 1,048,576"),
+                          (long_list, "holds more than 100,000 values"), (deep, "nests deeper than 32 levels")):
+        output = one_line_error("train", "--config", path)
+        assert message in output and len(output) < 200, output
+        with pytest.raises(ConfigError):
+            read_yaml(path)
+
+
+def test_errors_about_huge_values_stay_short_and_non_finite_numbers_are_refused(tmp_path):
+    long_value = tmp_path / "long.yaml"
+    long_value.write_text("seed: [" + ", ".join(["7"] * 50_000) + "]\n")
+    output = one_line_error("train", "--config", long_value)
+    assert output.startswith("Error: seed: expected int, got list [7, 7, 7, 7, ...]") and len(output) < 120
+    assert len(one_line_error("train", "--set", "on_nan=" + "x" * 100_000)) < 150
+    for value in (".inf", "-.inf", ".nan", "1e999"):
+        assert "lr: expected a finite number" in one_line_error("train", "--set", f"lr={value}")
+    from gancli.architectures import architectures
+
+    with pytest.raises(ConfigError, match="model.lr_g: expected a finite number"):
+        architectures.get("dcgan").make_config({"lr_g": float("inf")})
+
+
+def test_an_image_size_beyond_the_architecture_or_memory_is_one_line(tmp_path):
+    out = tmp_path / "run"
+    output = one_line_error("train", "--split", "test", "--device", "cpu", "--image-size", 100_000, "--out", out)
+    assert "images at 100000x100000 need about" in output and "choose a smaller --image-size" in output
+    output = one_line_error("train", "--arch", "dcgan64", "--split", "test", "--image-size", 32, "--out", out)
+    assert "image_size: arch dcgan64 cannot make 3x32x32 images" in output
+    assert not out.exists()  # a refused run leaves no folder behind
+
+
+def test_thin_and_huge_folder_images_are_skipped_from_their_header(tmp_path):
+    from PIL import Image
+
+    from gancli.datasets.loading import load_images
+
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for index in range(3):
+        Image.new("RGB", (40, 30), (index * 60, 0, 0)).save(pictures / f"ok-{index}.png")
+    Image.new("L", (400_000, 1)).save(pictures / "thin.png")  # 400 KB of pixels, 3 GB once resized
+    Image.new("L", (9000, 8000)).save(pictures / "huge.png")  # 72 megapixels
+    told = []
+    images = load_images(f"folder:{pictures}", image_size=16, notify=told.append)
+    assert images.pixels.shape == (3, 3, 16, 16)
+    assert any("skipped 2 files that are unreadable, not images, or too large or thin" in line for line in told)
+
+
+def test_sampling_builds_the_generator_alone_whatever_the_metadata_says_of_the_discriminator(tiny_run, tmp_path):
+    import subprocess
+    import sys
+
+    info = read_info(tiny_run.last_checkpoint)
+    hparams = dict(info.hparams, d_channels=2048)  # a discriminator of about 4 GiB, never to be built
+    claimed = tmp_path / "claims.safetensors"
+    rewrite(tiny_run.last_checkpoint, claimed, {"gancli.hparams": json.dumps(hparams)})
+    argv = ["gancli", "sample", str(claimed), "-n", "4", "--device", "cpu", "-o", str(tmp_path / "grid.png")]
+    measured = (f"import resource, sys\nfrom gancli.cli import main\nsys.argv = {argv!r}\ntry:\n    main()\n"
+                f"finally:\n    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", measured], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    peak_gib = int(result.stderr.split()[-1]) / 2**20  # KiB on Linux
+    assert peak_gib < 2, peak_gib
+
+    shapes = dict(info.hparams, g_channels=info.hparams["g_channels"] * 64)  # checked against the tensors first
+    wrong = tmp_path / "wrong.safetensors"
+    rewrite(tiny_run.last_checkpoint, wrong, {"gancli.hparams": json.dumps(shapes)})
+    assert "has shape" in one_line_error("sample", wrong, "-o", tmp_path / "x.png")
+
+
+def test_inspect_says_when_a_safetensors_file_is_not_a_gancli_checkpoint(tmp_path):
+    plain = tmp_path / "plain.safetensors"
+    save_file({"weight": torch.zeros(2, 3)}, str(plain), metadata={"made_by": "someone else"})
+    result = runner.invoke(app, ["inspect", str(plain)])
+    assert result.exit_code == 1
+    assert "weight" in result.output  # the tensors are still shown
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: {plain} is a safetensors file but not a gancli checkpoint: it has no gancli.* metadata "
+        f"(its tensors are listed above)")
+
+
+def test_a_full_disk_while_logging_metrics_is_one_line_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    out = tmp_path / "run"
+    args = ["train", "--split", "test", "--device", "cpu", "--batch-size", "8", "--out", str(out),
+            "--set", "sample_every=0", "--set", "log_every=2", "--set", "checkpoint_every=2",
+            "--set", "model.g_channels=16", "--set", "model.d_channels=4"]
+    assert runner.invoke(app, [*args, "--steps", "2"]).exit_code == 0
+    last = out / "checkpoints" / "last.safetensors"
+    before = last.read_bytes()
+    real_open = Path.open
+
+    def full_disk(path, mode="r", *rest, **kw):
+        if path.name == "metrics.jsonl" and "a" in mode:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, mode, *rest, **kw)
+
+    monkeypatch.setattr(Path, "open", full_disk)
+    result = runner.invoke(app, [*args, "--resume", str(out), "--steps", "4"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.splitlines()[-1] == (f"Error: cannot append to {out / 'metrics.jsonl'}: No space left "
+                                              f"on device; the last checkpoint, {last}, is intact")
+    assert last.read_bytes() == before

@@ -72,3 +72,37 @@ def test_the_guard_reads_nothing_back_per_step():
     first_bad, finite = guard.probe([torch.ones(3)]).tolist()
     assert (first_bad, finite) == (3.0, 1.0)
     assert guard.probe([torch.tensor([1.0, float("nan")])]).tolist()[1] == 0.0
+
+
+def test_divergence_before_any_checkpoint_gives_advice_that_works(tmp_path):
+    out = tmp_path / "run"
+    flags = ["--data", "synthetic", "--split", "test", "--batch-size", "8", "--device", "cpu",
+             "--set", "sample_every=0", "--set", "log_every=2", "--set", "model.g_channels=16",
+             "--set", "model.d_channels=4"]
+    result = runner.invoke(app, ["train", *flags, "--steps", "4", "--lr", "1e30", "--out", str(out)])
+    assert result.exit_code == 3
+    advice = result.output.strip().rsplit("Start it again with a lower --lr: ", 1)[1]
+    assert advice == f"gancli train --config {out / 'config.yaml'} --overwrite --lr LR"
+    again = runner.invoke(app, advice.replace("LR", "2e-4").split()[1:])
+    assert again.exit_code == 0, again.output
+    assert read_info(out / "checkpoints" / "last.safetensors").step == 4
+
+
+def test_a_rolled_back_checkpoint_records_the_learning_rates_in_effect(two_good_steps):
+    config = tiny_config(two_good_steps, steps=4, lr=1e30, checkpoint_every=2, sample_every=0, on_nan="rollback",
+                         rollback_lr_factor=1e-33)
+    train(config, reporter=Reporter(), resume=two_good_steps)
+    hparams = read_info(two_good_steps / "checkpoints" / "last.safetensors").hparams
+    assert hparams["lr_g"] == pytest.approx(1e-3) and hparams["lr_d"] == pytest.approx(1e-3)
+    # Resuming without a new --lr keeps the lowered rates; they are not reported as changed.
+    messages = []
+
+    class Recorder(Reporter):
+        def notify(self, text):
+            messages.append(text)
+
+    train(tiny_config(two_good_steps, steps=5, lr=1e30, checkpoint_every=1, sample_every=0), reporter=Recorder(),
+          resume=two_good_steps)
+    assert not [m for m in messages if m.startswith("Changed on resume: model.lr")]
+    assert load_state(two_good_steps / "state" / "last.safetensors").values["opt_g"]["param_groups"][0]["lr"] \
+        == pytest.approx(1e-3)

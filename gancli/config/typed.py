@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import reprlib
 import re
+import reprlib
 import types
 import typing
 from typing import Any, Mapping, TypeVar

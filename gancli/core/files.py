@@ -36,8 +36,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp's 0600 would outlive the rename
         yield tmp
+        # mkstemp's 0600 (or a writer's own temporary file's) would otherwise outlive the rename.
+        os.chmod(tmp, 0o666 & ~current_umask())
         with open(tmp, "rb+") as written:
             os.fsync(written.fileno())
         os.replace(tmp, path)

@@ -65,7 +65,7 @@ class RunFolder:
         try:
             return sorted(p for p in self.root.iterdir()
                           if p.name != LOCK_NAME and not p.name.startswith(REPLACED_PREFIX))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return []
 
     def replacing(self) -> bool:
@@ -86,15 +86,20 @@ class RunFolder:
                                   f"continue it, or --overwrite to move it aside into {run.root}/{REPLACED_PREFIX}TIME/")
             with run._writing():
                 run.move_aside()
-        elif run.entries():
-            names = ", ".join(p.name for p in run.entries()[:3]) + (", ..." if len(run.entries()) > 3 else "")
-            raise GancliError(f"{run.root} is not empty and holds no gancli run ({names}); "
-                              f"choose a new or empty folder for --out")
+        run.refuse_foreign()
         with run._writing():
             run._make_folders()
             write_text_atomic(run.config_path, config_yaml)
             write_text_atomic(run.metrics_path, "")
         return run
+
+    def refuse_foreign(self) -> None:
+        """Refuse a folder that holds files but no gancli run: they are someone else's."""
+        entries = self.entries()
+        if entries and not self.holds_run() and not self.replacing():
+            names = ", ".join(p.name for p in entries[:3]) + (", ..." if len(entries) > 3 else "")
+            raise GancliError(f"{self.root} is not empty and holds no gancli run ({names}); "
+                              f"choose a new or empty folder for --out")
 
     def move_aside(self) -> Path:
         """Move every file of the run here into a new `replaced-TIME/` folder, config.yaml first."""

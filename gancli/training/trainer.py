@@ -93,6 +93,8 @@ class Trainer:
             out = resume.run_dir
         self.config = dataclasses.replace(config, out=str(out))
         self.lock = RunLock(out)
+        if resume is None:
+            self.world.on_main(RunFolder(out).refuse_foreign)  # before the lock file is put there
         self.world.on_main(self.lock.acquire)  # one writer per run folder, before anything is read from it
         try:
             # What is resumed is what the folder holds now that no one else can write it.
