@@ -40,7 +40,7 @@ def train(
     eval_every: Annotated[Optional[int], typer.Option("--eval-every", help="Score FID every N steps and keep checkpoints/best.safetensors; 0: never.", show_default="0")] = None,
     eval_num: Annotated[Optional[int], typer.Option("--eval-num", help="Images per FID evaluation.", show_default="5000")] = None,
     inception: Annotated[Optional[Path], typer.Option("--inception", help="FID network weights (pytorch-fid .pth or TorchScript); default: found or downloaded.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse an --out folder that already holds a run.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start a new run in an --out folder that holds one; the old run moves into --out/replaced-TIME/.")] = False,
     sync_bn: Annotated[Optional[bool], typer.Option("--sync-bn/--no-sync-bn", help="Under torchrun: batch-norm statistics over the global batch (CUDA only).", show_default="no-sync-bn")] = None,
     nproc: Annotated[Optional[int], typer.Option("--nproc", help="Train data-parallel in N processes on this machine (launches torchrun).")] = None,
 ):
