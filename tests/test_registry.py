@@ -50,12 +50,18 @@ def test_an_entry_point_of_the_wrong_kind_is_refused():
         reg.get("loss")
 
 
-def test_two_packages_with_one_name_must_be_told_apart():
+def test_two_plugins_with_one_name_must_be_told_apart_and_a_builtin_keeps_its_name():
     reg = registry(plugin("dcgan", "gancli.architectures.dcgan:dcgan"),
-                   plugin("dcgan", "gancli.architectures.dcgan:DCGAN", package="other-gans"))
-    with pytest.raises(RegistryError, match="registered by both gancli and other-gans; pick one with gancli:dcgan, other-gans:dcgan"):
-        reg.get("dcgan")
+                   plugin("dcgan", "gancli.architectures.dcgan:DCGAN", package="other-gans"),
+                   plugin("wide", "gancli.architectures.dcgan:DCGAN", package="a-gans"),
+                   plugin("wide", "gancli.architectures.dcgan:DCGAN", package="b-gans"))
+    with pytest.raises(RegistryError, match="registered by both a-gans and b-gans; pick one with a-gans:wide, b-gans:wide"):
+        reg.get("wide")
+    assert reg.find("wide", prefer_package="b-gans").package == "b-gans"  # an architecture's own package first
+    assert reg.find("dcgan").package == "gancli"  # a plugin never takes a built-in's name
     assert reg.find("other-gans:dcgan").package == "other-gans"
+    assert reg.shadowed_by(reg.find("other-gans:dcgan")) == reg.find("gancli:dcgan")
+    assert reg.shadowed_by(reg.find("a-gans:wide")) is None
 
 
 def test_disabling_plugins_keeps_only_the_builtins(monkeypatch):

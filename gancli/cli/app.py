@@ -21,7 +21,17 @@ def debug_enabled(ctx: typer.Context | None = None) -> bool:
     return from_flag or debug_requested()
 
 
+ROOT_FLAGS = ("--debug", "--no-plugins")  # accepted after the command's name too
+
+
 class GancliGroup(TyperGroup):
+    def parse_args(self, ctx, args):
+        # `gancli train --no-plugins` means `gancli --no-plugins train`; after `--` words are values.
+        end = args.index("--") if "--" in args else len(args)
+        moved = [arg for arg in args[:end] if arg in ROOT_FLAGS]
+        kept = [arg for arg in args[:end] if arg not in ROOT_FLAGS]
+        return super().parse_args(ctx, moved + kept + args[end:])
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)

@@ -1,66 +1,85 @@
-"""`gancli list`: registered architectures, datasets and losses, with the packages behind them."""
+"""`gancli list`: registered architectures, datasets and losses, with the packages behind them.
+
+Plain `gancli list` reads entry-point metadata only: it is fast and imports no plugin. `--check`
+loads every entry and reports the broken ones; `gancli list NAME` describes one.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+import textwrap
+from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from gancli.cli.datasets import DataRootOpt, show_datasets
 from gancli.cli.options import JsonOpt
 
-# Per kind, the columns after name, package and version: (heading, row -> text).
-COLUMNS = {
-    "architectures": [
-        ("loss", lambda row: row["default_loss"]),
-        ("D steps", lambda row: str(row["d_steps"])),
-        ("image sizes", lambda row: ", ".join(map(str, row["image_sizes"])) or "any"),
-    ],
-    "datasets": [
-        ("shape", lambda row: "x".join(map(str, row["shape"]))),
-        ("splits", lambda row: ", ".join(row["splits"])),
-    ],
-    "losses": [],
-}
-
-
-def _row(kind: str, row: dict[str, Any]) -> list[str]:
-    cells = [row["name"], row["package"], row["version"]]
-    if row["status"] != "ok":
-        return cells + [""] * len(COLUMNS[kind]) + ["[red]broken (see below)[/red]"]
-    return cells + [cell(row) for _, cell in COLUMNS[kind]] + [row["description"]]
+KINDS = {"architectures": "architecture", "datasets": "dataset", "losses": "loss"}
 
 
 def list_plugins(
+    name: Annotated[Optional[str], typer.Argument(help="Describe the entries of this name (or package:name).",
+                                                  show_default=False)] = None,
+    check: Annotated[bool, typer.Option("--check", help="Load every entry and report the broken ones.")] = False,
     as_json: JsonOpt = False,
     datasets_only: Annotated[bool, typer.Option("--datasets", help="Show datasets only, with shapes, splits and local files (as `gancli datasets`).")] = False,
     data_root: DataRootOpt = None,
 ):
     """List architectures, datasets and losses, each with the package that provides it."""
-    from gancli.cli.catalog import catalog
+    from gancli.cli.catalog import catalog, entries
 
     if datasets_only:
         show_datasets(data_root, as_json)
         return
-
-    entries = catalog()
     if as_json:
-        typer.echo(json.dumps(entries, indent=2))
+        typer.echo(json.dumps(with_names(catalog(name), entries()), indent=2))
         return
-    console = Console()
-    for kind, rows in entries.items():
-        table = Table(title=kind)
-        for heading in ("name", "package", "version", *(h for h, _ in COLUMNS[kind]), "description"):
-            table.add_column(heading, no_wrap=heading != "description")
+    if name is not None:
+        described = catalog(name)
+        if not any(described.values()):
+            raise typer.BadParameter(f"nothing is registered as {name!r}; `gancli list` shows what is",
+                                     param_hint="NAME")
+        for kind, rows in described.items():
+            for row in rows:
+                typer.echo(describe(KINDS[kind], row))
+        return
+    status = with_names(catalog(), entries()) if check else entries()
+    for kind, rows in status.items():
+        typer.echo(kind)
         for row in rows:
-            table.add_row(*_row(kind, row))
-        console.print(table)
-        # Errors go below the table, whole: a narrow terminal would cut them off inside it.
-        for row in rows:
-            if row["status"] != "ok":
-                detail = escape(f"{row['name']} from {row['package']} {row['version']}: {row['error']}")
-                console.print(f"[red]broken:[/red] {detail}", highlight=False, soft_wrap=True)
+            typer.echo(line(row))
+    broken = [row for rows in status.values() for row in rows if row.get("status") == "broken"]
+    typer.echo((f"\n{len(broken)} broken (shown above)" if broken else "\nevery entry loads") if check else
+               "\ngancli list NAME describes an entry; gancli list --check loads each and reports the broken ones")
+
+
+def with_names(loaded: dict[str, list[dict[str, Any]]], listed: dict[str, list[dict[str, Any]]]) -> dict:
+    """The loaded rows, each with the name that reaches it and what shadows it."""
+    names = {(kind, row["name"], row["package"]): row for kind, rows in listed.items() for row in rows}
+    return {kind: [{**row, **{k: names[(kind, row["name"], row["package"])][k] for k in ("use_as", "shadowed_by")}}
+                   for row in rows] for kind, rows in loaded.items()}
+
+
+def line(row: dict[str, Any]) -> str:
+    text = f"  {row['use_as']:<22} {row['package']} {row['version']}"
+    if row.get("shadowed_by"):
+        text += f"  ({row['name']} alone is {row['shadowed_by']})"
+    if row.get("status") == "broken":
+        text += "  BROKEN: " + row["error"]
+    return text
+
+
+def describe(kind: str, row: dict[str, Any]) -> str:
+    head = f"{row['package']}:{row['name']} ({kind}) from {row['package']} {row['version']}"
+    if row["status"] == "broken":
+        body = [f"broken: {row['error']}"]
+    else:
+        body = [row["description"] or "(no description)"]
+        if kind == "architecture":
+            body.append(f"default loss {row['default_loss']}; {row['d_steps']} D step(s) per G step; "
+                        f"image sizes {', '.join(map(str, row['image_sizes'])) or 'any'}")
+        elif kind == "dataset":
+            body.append(f"images {'x'.join(map(str, row['shape']))}; splits {', '.join(row['splits'])}")
+    return "\n".join([head] + [textwrap.fill(text, 78, initial_indent="  ", subsequent_indent="  ")
+                               for text in body])

@@ -63,11 +63,16 @@ def _check(value: Any, annotation: Any, key: str) -> Any:
             return dict(value)
     elif origin in (list, tuple) or annotation in (list, tuple):
         if isinstance(value, (list, tuple)):
-            args = typing.get_args(annotation)
-            item = args[0] if args else Any
-            return origin([_check(v, item, f"{key}[{i}]") for i, v in enumerate(value)])
+            container, args = origin or annotation, typing.get_args(annotation)
+            if container is tuple and args and args[-1] is not Ellipsis:  # tuple[int, str]: one type a place
+                if len(value) != len(args):
+                    raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)}")
+                return tuple(_check(v, item, f"{key}[{i}]") for i, (v, item) in enumerate(zip(value, args)))
+            item = args[0] if args else Any  # list[int], tuple[int, ...], or bare list and tuple
+            return container(_check(v, item, f"{key}[{i}]") for i, v in enumerate(value))
     else:
-        raise TypeError(f"unsupported annotation {annotation!r} for {key}")
+        raise ConfigError(f"{key}: its type {annotation!r} is not one gancli reads from a config "
+                          f"(bool, int, float, str, list, tuple, dict, or Optional/Union of them)")
     wanted = getattr(annotation, "__name__", str(annotation))
     raise ConfigError(f"{key}: expected {wanted}, got {type(value).__name__} {shorten(value)}")
 

@@ -118,14 +118,24 @@ class Registry(Generic[T]):
         """Registered names, sorted; `pattern` may use shell wildcards (`dc*`)."""
         return sorted({p.name for p in self.plugins() if fnmatch.fnmatchcase(p.name, pattern)})
 
-    def find(self, name: str) -> Plugin:
-        """The record behind `name` (or `package:name`); errors list what is available."""
+    def find(self, name: str, prefer_package: str | None = None) -> Plugin:
+        """The record behind `name` (or `package:name`); errors list what is available.
+
+        A bare name several packages register goes to `prefer_package` when that is one of them
+        (an architecture's own package, for its default loss), else to gancli's built-in: a
+        plugin never takes a built-in's name away, and its own entry stays reachable as
+        `package:name`. Between plugins alone, a bare name is ambiguous.
+        """
         package, _, short = name.rpartition(":")
         matches = [p for p in self.plugins() if p.name == short
                    and (not package or normalize_package(p.package) == normalize_package(package))]
         if not matches:
             available = ", ".join(self.names()) or "none"
             raise RegistryError(f"unknown {self.kind} '{name}'; available: {available}")
+        for wanted in (prefer_package, BUILTIN_PACKAGE):
+            chosen = [p for p in matches if wanted and normalize_package(p.package) == normalize_package(wanted)]
+            if len(matches) > 1 and len(chosen) == 1:
+                return chosen[0]
         if len(matches) > 1:
             matches.sort(key=lambda p: p.package)  # one message whatever the order on sys.path
             owners = " and ".join(p.package for p in matches)
@@ -156,13 +166,25 @@ class Registry(Generic[T]):
             self._loaded[plugin] = obj
         return self._loaded[plugin]
 
-    def get(self, name: str) -> T:
-        return self.load(self.find(name))
+    def get(self, name: str, prefer_package: str | None = None) -> T:
+        return self.load(self.find(name, prefer_package))
 
-    def survey(self) -> list[tuple[Plugin, T | None, str | None]]:
-        """Every plugin with its loaded object, or None and the error that stopped it."""
+    def shadowed_by(self, plugin: Plugin) -> Plugin | None:
+        """The entry a bare `plugin.name` resolves to instead of `plugin`, if any."""
+        try:
+            chosen = self.find(plugin.name)
+        except RegistryError:
+            return None  # ambiguous between plugins: each needs its package:name
+        return chosen if chosen != plugin else None
+
+    def survey(self, name: str | None = None, package: str | None = None) -> list[tuple[Plugin, T | None, str | None]]:
+        """Every plugin (or those called `name`, from `package`) with its loaded object, or None
+        and the error that stopped it."""
         rows = []
         for plugin in sorted(self.plugins(), key=lambda p: (p.name, p.package)):
+            if name is not None and plugin.name != name or \
+                    package is not None and normalize_package(plugin.package) != normalize_package(package):
+                continue
             try:
                 rows.append((plugin, self.load(plugin), None))
             except RegistryError as err:

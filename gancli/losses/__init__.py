@@ -8,8 +8,10 @@ from gancli.losses.standard import Hinge, NonSaturatingBCE, WassersteinGP
 losses: Registry[type[GANLoss]] = Registry("gancli.losses", "loss", type)
 
 
-def make_loss(name: str, smooth: float) -> GANLoss:
-    loss_class = losses.get(name)
+def make_loss(name: str, smooth: float, prefer_package: str | None = None) -> GANLoss:
+    """The loss `name` with label smoothing `smooth`; a bare name several packages register goes
+    to `prefer_package` first (an architecture's own, for its default loss)."""
+    loss_class = losses.get(name, prefer_package)
     if not (isinstance(loss_class, type) and issubclass(loss_class, GANLoss)):
         raise RegistryError(f"loss '{name}' is not a GANLoss subclass")
     return loss_class(smooth=smooth)

@@ -85,7 +85,8 @@ def bench(arch: str = "dcgan", image_size: int = 64, channels: int = 3, batch_si
             notify(text)
 
     torch_device = resolve_device(device)
-    architecture = architectures.get(arch)
+    plugin = architectures.find(arch)
+    architecture = architectures.load(plugin)
     try:
         arch_config = architecture.make_config(model)
     except ValueError as err:
@@ -98,7 +99,7 @@ def bench(arch: str = "dcgan", image_size: int = 64, channels: int = 3, batch_si
     if torch_device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(torch_device)
 
-    loss = make_loss(architecture.default_loss, smooth=0.1)
+    loss = make_loss(architecture.default_loss, smooth=0.1, prefer_package=plugin.package)
     try:
         training = build_training(architecture, arch_config, shape, loss, execution, seed, notify=record)
     except ValueError as err:

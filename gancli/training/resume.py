@@ -17,6 +17,7 @@ import torch
 from gancli.checkpoints.format import CheckpointInfo, StoredFile
 from gancli.checkpoints.state import TrainingState, load_state
 from gancli.config import TrainConfig, resolve_config
+from gancli.core.registry import normalize_package
 from gancli.errors import CheckpointError, ConfigError, GancliError
 from gancli.training.run_folder import RunFolder
 
@@ -86,6 +87,20 @@ def resume_dir(resume: str | None, out: Path | None) -> Path | None:
     return Path(resume)
 
 
+def run_architecture(name: str, info: CheckpointInfo) -> str:
+    """The name to find a resumed run's architecture by: `name` qualified with the package that
+    made the checkpoint when it names that entry, so another package's entry of the same name,
+    installed since, changes nothing."""
+    package, _, short = name.rpartition(":")
+    if short == info.arch and (not package or normalize_package(package) == normalize_package(info.arch_package)):
+        return f"{info.arch_package}:{info.arch}"
+    return name
+
+
+def same_architecture(name: str, info: CheckpointInfo) -> bool:
+    return run_architecture(name, info) == f"{info.arch_package}:{info.arch}"
+
+
 def check_compatible(point: ResumePoint, config: TrainConfig, hparams: dict[str, Any],
                      saved_hparams: dict[str, Any]) -> list[str]:
     """Refuse what may not change; return a line per setting that did change. `hparams` are
@@ -95,6 +110,8 @@ def check_compatible(point: ResumePoint, config: TrainConfig, hparams: dict[str,
     new = config.to_dict()
     where = f"cannot resume {point.run_dir}"
     for key in FIXED_KEYS:
+        if key == "arch" and same_architecture(new[key], point.info):
+            continue  # `name` and `package:name` of the entry that made the run are one
         if old.get(key) != new[key]:
             raise ConfigError(f"{where}: {key} was {old.get(key)!r}, now {new[key]!r}; "
                               f"start a new run (another --out) to change it")

@@ -46,7 +46,7 @@ from gancli.training.guards import (
     divergence_message,
 )
 from gancli.training.reporting import Reporter
-from gancli.training.resume import ResumePoint, can_resume, check_compatible, find_resume_point
+from gancli.training.resume import ResumePoint, can_resume, check_compatible, find_resume_point, run_architecture
 from gancli.training.run_folder import RunFolder, default_run_dir
 from gancli.training.run_lock import RunLock
 from gancli.training.snapshot import Progress, capture_state, restore_state
@@ -106,12 +106,17 @@ class Trainer:
     def _set_up(self, resume: ResumePoint | None, overwrite: bool, feature_extractor) -> None:
         config = self.config
         seed_everything(config.seed)
-        self.architecture = architectures.get(config.arch)
+        # A resumed run's architecture is the one its checkpoint names, package included.
+        arch_name = config.arch if resume is None else run_architecture(config.arch, resume.info)
+        self.arch_plugin = architectures.find(arch_name)
+        self.architecture = architectures.load(self.arch_plugin)
         self.arch_config = arch_config_for(self.architecture, config)
         self.loss_name = config.loss or self.architecture.default_loss
         self.d_steps = config.d_steps or self.architecture.d_steps  # real batches per step, one per D update
         try:
-            self.loss = make_loss(self.loss_name, config.smooth)
+            # The default loss is looked up in the architecture's own package first.
+            self.loss = make_loss(self.loss_name, config.smooth,
+                                  prefer_package=self.arch_plugin.package if config.loss is None else None)
         except ValueError as err:
             raise ConfigError(f"loss: {err}") from None
         # Before any data is read: a resume that changes what defines the run stops here.
@@ -237,7 +242,7 @@ class Trainer:
     # -- what the run writes -------------------------------------------------------------
 
     def checkpoint_info(self, checkpoint_id: str) -> CheckpointInfo:
-        plugin = architectures.find(self.config.arch)
+        plugin = self.arch_plugin
         hparams = self.architecture.config_dict(self.arch_config)
         # The learning rates in effect, which a rollback may have lowered.
         hparams.update(lr_g=self.training.opt_g.param_groups[0]["lr"], lr_d=self.training.opt_d.param_groups[0]["lr"])
