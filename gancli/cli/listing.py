@@ -71,7 +71,7 @@ def line(row: dict[str, Any]) -> str:
 
 
 def describe(kind: str, row: dict[str, Any]) -> str:
-    head = f"{row['package']}:{row['name']} ({kind}) from {row['package']} {row['version']}"
+    head = f"{row['name']} ({kind}) from {row['package']} {row['version']}"
     if row["status"] == "broken":
         body = [f"broken: {row['error']}"]
     else:

@@ -57,6 +57,8 @@ class DatasetSource(ABC):
     description: str = ""
     #: True when `--data-root` is the dataset itself rather than a shared folder of datasets.
     root_is_dataset: bool = False
+    #: True when `load` returns a class label per image (`Images.labels`).
+    labelled: bool = False
 
     def files_present(self, root: Path, split: str) -> bool:
         """Whether loading `split` from `root` needs no download."""

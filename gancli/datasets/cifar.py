@@ -26,6 +26,7 @@ class LocalCIFAR10(CIFAR10):
 
 class CIFAR10Photos(FileDataset):
     name = "cifar10"
+    labelled = True
     homepage = "https://www.cs.toronto.edu/~kriz/cifar.html"
     description = "photos of 10 object classes (50,000 train, 10,000 test)"
     native_shape = ImageShape(3, 32, 32)

@@ -21,6 +21,7 @@ PREFIXES = {"train": "train", "test": "t10k"}
 
 class IDXDigits(FileDataset):
     native_shape = ImageShape(1, 28, 28)
+    labelled = True
     splits = ("train", "test")
     reader: type[MNIST] = MNIST
 

@@ -24,6 +24,7 @@ class LocalSVHN(SVHN):
 
 class SVHNDigits(FileDataset):
     name = "svhn"
+    labelled = True
     homepage = "http://ufldl.stanford.edu/housenumbers/"
     description = "house-number digits from Street View (73,257 train, 26,032 test, 531,131 extra)"
     native_shape = ImageShape(3, 32, 32)

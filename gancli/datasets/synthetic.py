@@ -54,6 +54,7 @@ def make_digits(count: int, seed: int) -> Images:
 
 class SyntheticDigits(DatasetSource):
     native_shape = ImageShape(3, SIDE, SIDE)
+    labelled = True
     splits = tuple(SPLIT_SIZES)
     description = "procedural house-number digits, generated locally (no download)"
 

@@ -7,7 +7,9 @@
 
 It finds the architecture through the registry, as `gancli train --arch` does, then checks the
 contract: the typed config round-trips; the networks build at every size in `image_sizes`, in
-grey and colour, and have the promised input and output shapes; the real trainer runs a few steps
+grey and colour, and have the promised input and output shapes; the generator's output stays in
+[-1, 1] even for far-out latents; two builds from one config have the same structure whatever
+the random state; the real trainer runs a few steps
 on the CPU with its default loss and D steps; the checkpoint records the package and version and
 rebuilds a generator that makes the very same images; sampling from the file alone works.
 A broken promise raises `ConformanceError` saying which.
@@ -25,18 +27,13 @@ from torch import nn
 
 from gancli.architectures import ArchConfig, Architecture, architectures
 from gancli.core.shapes import ImageShape
+from gancli.errors import CheckpointError
 from gancli.losses import losses
+from gancli.testing.conformance import ConformanceError
+from gancli.testing.conformance import expect as _expect
 
 BATCH = 3  # odd on purpose: a network that assumes an even or fixed batch shows it
-
-
-class ConformanceError(AssertionError):
-    """An architecture that does not keep gancli's contract."""
-
-
-def _expect(condition: bool, what: str) -> None:
-    if not condition:
-        raise ConformanceError(what)
+EXTREME_LATENT = 100.0
 
 
 def check_config(arch: Architecture, hparams: Mapping[str, Any] | None) -> ArchConfig:
@@ -69,9 +66,27 @@ def check_build(arch: Architecture, shape: ImageShape, config: ArchConfig) -> No
         _expect(tuple(images.shape) == (BATCH, *shape.as_tuple()),
                 f"at {shape} the generator made images of shape {tuple(images.shape)[1:]}")
         _expect(bool(images.min() >= -1) and bool(images.max() <= 1), f"at {shape} generated images leave [-1, 1]")
+        # Far-out latents find a generator whose output is not bounded (a final tanh left out),
+        # which small networks hide on ordinary ones.
+        extreme = generator(latent * EXTREME_LATENT)
+        _expect(bool(torch.isfinite(extreme).all()) and bool(extreme.abs().max() <= 1),
+                f"at {shape} the generator's output is not bounded to [-1, 1]: latents scaled by {EXTREME_LATENT} "
+                f"gave values up to {float(extreme.abs().max()):.3g} (end it with tanh)")
         logits = discriminator.eval()(images)
     _expect(tuple(logits.shape) in ((BATCH,), (BATCH, 1)),
             f"at {shape} the discriminator gave shape {tuple(logits.shape)}, not ({BATCH},) or ({BATCH}, 1)")
+
+
+def check_deterministic_build(arch: Architecture, shape: ImageShape, config: ArchConfig) -> None:
+    """The same shape and config build networks of the same structure whatever the random state:
+    a checkpoint is rebuilt from its metadata alone."""
+    layouts = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        layouts.append([{name: tuple(value.shape) for name, value in network.state_dict().items()}
+                        for network in arch.build(shape, config)])
+    _expect(layouts[0] == layouts[1], f"at {shape} two builds from one config made networks of different "
+                                      f"structure: construction must not depend on random numbers")
 
 
 def check_training(name: str, arch: Architecture, shape: ImageShape, hparams: Mapping[str, Any] | None,
@@ -90,7 +105,10 @@ def check_training(name: str, arch: Architecture, shape: ImageShape, hparams: Ma
                          checkpoint_every=0, model=dict(hparams or {}))
     trainer = Trainer(config, Reporter(), overwrite=True)
     before = [p.detach().clone() for p in trainer.training.discriminator.parameters()]
-    result = trainer.run_loop()
+    try:
+        result = trainer.run_loop()
+    finally:
+        trainer.close()
     _expect(all(v == v for k, v in result.metrics.items() if isinstance(v, float)),
             f"training made a NaN: {result.metrics}")
     changed = any(not torch.equal(a, b) for a, b in zip(before, trainer.training.discriminator.parameters()))
@@ -106,9 +124,12 @@ def check_training(name: str, arch: Architecture, shape: ImageShape, hparams: Ma
 
     latent = arch.sample_latent(BATCH, trainer.arch_config, generator=torch.Generator().manual_seed(1))
     ema = trainer.ema
-    pairs = [(trainer.training.generator, load_generator(result.last_checkpoint, ema=False))]
-    if ema is not None:  # sampling uses the averaged generator where the run kept one
-        pairs.append((ema.module, load_generator(result.last_checkpoint)))
+    try:
+        pairs = [(trainer.training.generator, load_generator(result.last_checkpoint, ema=False))]
+        if ema is not None:  # sampling uses the averaged generator where the run kept one
+            pairs.append((ema.module, load_generator(result.last_checkpoint)))
+    except CheckpointError as err:
+        raise ConformanceError(f"the generator cannot be rebuilt from its checkpoint: {err}") from None
     for trained, loaded in pairs:
         with torch.no_grad():
             # Not bit for bit: training may run channels-last, whose convolutions sum in another order.
@@ -140,6 +161,7 @@ def check_architecture(name: str, *, hparams: Mapping[str, Any] | None = None,
     _expect(len(shapes) > 0, "no image shapes to check")
     for shape in shapes:
         check_build(arch, shape, config)
+    check_deterministic_build(arch, shapes[0], config)
     if workdir is not None:
         check_training(name, arch, shapes[0], hparams, Path(workdir), train_steps)
         return
