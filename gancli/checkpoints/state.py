@@ -22,6 +22,7 @@ from gancli.errors import CheckpointError
 
 STATE_KEY = "gancli.state"
 STATE_FORMAT = 1
+RUN_FLAGS = ("capturable", "fused", "foreach", "differentiable")  # how an optimiser runs, not what it learned
 
 
 @dataclass
@@ -62,6 +63,11 @@ def restore_optimizer(name: str, optimizer: torch.optim.Optimizer, state: Traini
     # JSON turns tuples (Adam's betas) into lists; the optimiser expects what it saved.
     groups = [{k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in group.items()}
               for group in described["param_groups"]]
+    # How the optimiser runs (capturable for a CUDA graph, fused, foreach) is this run's choice,
+    # not the saving run's: a CPU or eager checkpoint must not stop a capture here. Set before
+    # loading, so that PyTorch places each step counter where these flags want it.
+    for saved, live in zip(groups, optimizer.param_groups):
+        saved.update({flag: live[flag] for flag in RUN_FLAGS if flag in live})
     try:
         optimizer.load_state_dict({"state": slots, "param_groups": groups})
     except (ValueError, KeyError, RuntimeError) as err:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gancli.cli.options import CompileOpt, CudaGraphsOpt, DeviceOpt, JsonOpt, PrecisionOpt
+from gancli.cli.options import CompileOpt, CudaGraphsOpt, DeviceOpt, JsonOpt, PrecisionOpt, Tf32Opt
 
 
 def bench(
@@ -23,6 +23,7 @@ def bench(
     precision: PrecisionOpt = "auto",
     cuda_graphs: CudaGraphsOpt = None,
     compile: CompileOpt = False,
+    tf32: Tf32Opt = True,
     set_values: Annotated[Optional[list[str]], typer.Option("--set", help="Override a hyperparameter: model.KEY=VALUE (repeatable).")] = None,
     as_json: JsonOpt = False,
 ):
@@ -32,7 +33,7 @@ def bench(
     from gancli.training.execution import ExecutionOptions
 
     try:
-        options = ExecutionOptions(precision, cuda_graphs, compile)
+        options = ExecutionOptions(precision, cuda_graphs, compile, tf32)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--precision") from None
     overrides = apply_overrides({}, set_values or [])

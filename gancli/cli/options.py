@@ -22,4 +22,6 @@ CudaGraphsOpt = Annotated[Optional[bool], typer.Option(
     show_default=False)]
 CompileOpt = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the networks.",
                                                     show_default=False)]
+Tf32Opt = Annotated[Optional[bool], typer.Option("--tf32/--no-tf32", help="With fp32 on CUDA, use TF32 tensor cores.",
+                                                  show_default="tf32")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]

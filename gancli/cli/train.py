@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gancli.cli.options import CompileOpt, CudaGraphsOpt, DeviceOpt, PrecisionOpt, SeedOpt
+from gancli.cli.options import CompileOpt, CudaGraphsOpt, DeviceOpt, PrecisionOpt, SeedOpt, Tf32Opt
 
 
 def train(
@@ -30,6 +30,7 @@ def train(
     precision: PrecisionOpt = None,
     cuda_graphs: CudaGraphsOpt = None,
     compile: CompileOpt = None,
+    tf32: Tf32Opt = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML config file.")] = None,
     set_values: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key=value (repeatable; model.KEY for hyperparameters).")] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every", help="Steps between checkpoints; a crash loses at most this many.", show_default="1000")] = None,
@@ -60,7 +61,8 @@ def train(
              "loss": loss, "d_steps": d_steps, "seed": seed, "device": device, "out": str(out) if out else None,
              "checkpoint_every": checkpoint_every, "keep_last": keep_last, "ema_decay": ema_decay, "on_nan": on_nan,
              "eval_every": eval_every, "eval_num": eval_num, "inception": str(inception) if inception else None,
-             "precision": precision, "cuda_graphs": cuda_graphs, "compile": compile, "sync_bn": sync_bn}
+             "precision": precision, "cuda_graphs": cuda_graphs, "compile": compile, "sync_bn": sync_bn,
+             "tf32": tf32}
     plan = plan_run(resume, config, set_values or [], flags, overwrite)
     result = run_training(plan.config, terminal_reporter(), overwrite=plan.overwrite, resume=plan.resume)
     if env_rank() != 0:

@@ -61,6 +61,7 @@ class TrainConfig:
     precision: str = "auto"           # auto: bf16 on CUDA, fp32 elsewhere (measured fastest)
     cuda_graphs: bool | None = None   # None: capture the step as a CUDA graph on CUDA devices
     compile: bool = False             # torch.compile the networks
+    tf32: bool = True                 # fp32 on CUDA: TF32 tensor cores (about fp16's precision in products, fp32's range)
     model: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):

@@ -1,4 +1,4 @@
-"""Choosing the torch device from `--device auto|cpu|cuda|cuda:N|mps`."""
+"""Choosing the torch device from `--device auto|cpu|cuda|cuda:N|mps`, and making it current."""
 
 from __future__ import annotations
 
@@ -22,3 +22,10 @@ def resolve_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError as err:
         raise ConfigError(f"device {name!r}: {err}") from None
+
+
+def use_device(device: torch.device) -> None:
+    """Make `device` the current CUDA device, so streams, events and graphs that PyTorch creates
+    on "the current device" are made where the run's tensors live (cuda:1, say)."""
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import torch
 
 from gancli.architectures import architectures
-from gancli.core.device import resolve_device
+from gancli.core.device import resolve_device, use_device
 from gancli.core.shapes import ImageShape
 from gancli.errors import ConfigError
 from gancli.losses import make_loss
@@ -85,6 +85,7 @@ def bench(arch: str = "dcgan", image_size: int = 64, channels: int = 3, batch_si
             notify(text)
 
     torch_device = resolve_device(device)
+    use_device(torch_device)  # the timing events are recorded on the current device
     plugin = architectures.find(arch)
     architecture = architectures.load(plugin)
     try:

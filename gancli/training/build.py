@@ -16,7 +16,7 @@ from gancli.architectures import ArchConfig, Architecture
 from gancli.core.shapes import ImageShape
 from gancli.losses import GANLoss
 from gancli.training.distributed import World
-from gancli.training.execution import Execution
+from gancli.training.execution import Execution, configure_backends
 from gancli.training.graph import GraphedStep
 from gancli.training.step import GANStep
 
@@ -118,6 +118,7 @@ def build_training(architecture: Architecture, arch_config: ArchConfig, shape: I
     Raises ValueError when the architecture cannot make `shape`.
     """
     device = execution.device
+    configure_backends(execution)
     torch.manual_seed(seed)
     generator, discriminator = architecture.build(shape, arch_config)
     generator.to(device).train()
@@ -156,7 +157,7 @@ def build_training(architecture: Architecture, arch_config: ArchConfig, shape: I
     update = GANStep(step_g, step_d, loss, opt_g, opt_d, sample_latent, penalties, scaler=scaler,
                      own_discriminator=own_d)
     if execution.cuda_graphs:
-        update = GraphedStep(update, (opt_g, opt_d), generators=(latent_rng,), notify=notify)
+        update = GraphedStep(update, (opt_g, opt_d), generators=(latent_rng,), notify=notify, device=device)
     return Training(generator, discriminator, opt_g, opt_d, update, execution, latent_rng, scaler, compiled)
 
 

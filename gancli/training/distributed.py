@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import inspect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,7 +128,7 @@ class World:
         # forward_sync_buffers=False: D runs several forwards before one backward, and a buffer
         # broadcast between them would modify batch-norm state that autograd saved. Without
         # --sync-bn each rank keeps its own running statistics; rank 0's are the ones saved.
-        return DistributedDataParallel(module, device_ids=ids, forward_sync_buffers=False)
+        return DistributedDataParallel(module, device_ids=ids, **no_forward_buffer_sync(DistributedDataParallel))
 
     def close(self) -> None:
         if self.distributed and dist.is_initialized():
@@ -140,6 +141,16 @@ def _sync_batch_norm_in_place(module: nn.Module) -> None:
             setattr(module, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
         else:
             _sync_batch_norm_in_place(child)
+
+
+def no_forward_buffer_sync(ddp_class) -> dict[str, bool]:
+    """DDP's arguments for buffers that are never synchronised in forward: newer PyTorch says so with
+    `forward_sync_buffers=False` (and still broadcasts them once at the start); older releases
+    only have `broadcast_buffers=False`, which also skips that first broadcast, harmless here as
+    every rank builds the same networks from the same seed."""
+    if "forward_sync_buffers" in inspect.signature(ddp_class.__init__).parameters:
+        return {"forward_sync_buffers": False}
+    return {"broadcast_buffers": False}
 
 
 def join(device: torch.device, sync_bn: bool = False, timeout_s: int = 1800) -> World:

@@ -5,7 +5,8 @@
 processes can do, with one notice per request it cannot honour. The defaults per device:
 
 - CUDA: bf16 autocast, channels-last, fused capturable Adam, the whole step as one CUDA graph
-  (`benchmarks/gpu_check.py` measures them against eager bf16).
+  (`benchmarks/gpu_check.py` measures them against eager bf16), cuDNN's autotuner; with
+  `--precision fp32`, TF32 tensor cores unless `--no-tf32`.
 - CPU: fp32 (bf16 autocast is much slower on CPUs without bf16 instructions), channels-last,
   fused Adam. benchmarks/README.md has the measurements behind each choice.
 - Data parallel: neither a CUDA graph (the all-reduce runs between the backward passes, outside
@@ -28,6 +29,7 @@ class ExecutionOptions:
     precision: str = "auto"            # auto: bf16 on CUDA, fp32 elsewhere
     cuda_graphs: bool | None = None    # None: on for CUDA, off elsewhere
     compile: bool = False              # torch.compile the two networks
+    tf32: bool = True                  # fp32 on CUDA: TF32 tensor cores for matmuls and convolutions
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -45,6 +47,7 @@ class Execution:
     cuda_graphs: bool
     compile: bool
     notices: tuple[str, ...] = field(default=())
+    tf32: bool = False
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
@@ -55,7 +58,7 @@ class Execution:
         parts = ["cuda graph" if self.cuda_graphs else "eager"]
         if self.compile:
             parts.append("compiled")
-        parts.append(self.precision)
+        parts.append(self.precision + (" (tf32)" if self.tf32 else ""))
         if self.precision == "fp16":
             parts.append("grad scaler")
         parts.append("channels-last" if self.channels_last else "contiguous")
@@ -100,4 +103,16 @@ def resolve_execution(options: ExecutionOptions, device: torch.device, data_para
         cuda_graphs=graphs,
         compile=compile,
         notices=tuple(notices),
+        tf32=cuda and precision == "fp32" and options.tf32,
     )
+
+
+def configure_backends(execution: Execution) -> None:
+    """PyTorch's process-wide settings the execution needs: on CUDA, cuDNN's autotuner (the
+    warm-up steps before capture run it, so the graph captures the kernels it chose) and TF32
+    for fp32 matmuls and convolutions unless turned off."""
+    if execution.device.type != "cuda":
+        return
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = execution.tf32
+    torch.backends.cudnn.allow_tf32 = execution.tf32

@@ -119,8 +119,8 @@ def check_compatible(point: ResumePoint, config: TrainConfig, hparams: dict[str,
         if key not in MUTABLE_HPARAMS and point.info.hparams.get(key) != value:
             raise ConfigError(f"{where}: model.{key} was {point.info.hparams.get(key)!r}, now {value!r}; "
                               f"start a new run (another --out) to change it")
-    changes = [f"{key} {old.get(key)!r} -> {new[key]!r}" for key in new
-               if key not in FIXED_KEYS + ("model", "out") and old.get(key) != new[key]]
+    changes = [f"{key} {old.get(key)!r} -> {new[key]!r}" for key in new  # keys newer than the run stay quiet
+               if key not in FIXED_KEYS + ("model", "out") and key in old and old.get(key) != new[key]]
     changes += [f"model.{key} {saved_hparams.get(key)!r} -> {hparams[key]!r}" for key in MUTABLE_HPARAMS
                 if key in hparams and saved_hparams.get(key) != hparams[key]]
     return changes

@@ -26,7 +26,7 @@ from gancli import __version__
 from gancli.architectures import ArchConfig, Architecture, ImageShape, architectures
 from gancli.checkpoints.format import CheckpointInfo, save_checkpoint
 from gancli.config import TrainConfig
-from gancli.core.device import resolve_device
+from gancli.core.device import resolve_device, use_device
 from gancli.core.pixels import save_grid
 from gancli.datasets.loading import load_images
 from gancli.errors import ConfigError, GancliError
@@ -203,7 +203,8 @@ class Trainer:
         self.step, self.rollbacks = progress.step, progress.rollbacks
 
     def _build_training(self) -> Training:
-        options = ExecutionOptions(self.config.precision, self.config.cuda_graphs, self.config.compile)
+        options = ExecutionOptions(self.config.precision, self.config.cuda_graphs, self.config.compile,
+                                   self.config.tf32)
         execution = resolve_execution(options, self.device, data_parallel=self.world.distributed)
         for notice in execution.notices:
             self.reporter.notify(notice)
@@ -437,7 +438,9 @@ def train(config: TrainConfig, reporter: Reporter | None = None, overwrite: bool
     `feature_extractor` replaces the FID network of `eval_every` (a small stand-in, or another)."""
     if resume is not None and not isinstance(resume, ResumePoint):
         resume = find_resume_point(Path(resume))
-    world = join(resolve_device(config.device), config.sync_bn)
+    device = resolve_device(config.device)
+    use_device(device)
+    world = join(device, config.sync_bn)
     try:
         trainer = Trainer(config, reporter, overwrite=overwrite,
                           resume=resume, feature_extractor=feature_extractor, world=world)

@@ -1,0 +1,198 @@
+"""The CUDA path's logic, checked on the CPU: capture failures, optimiser flags after a resume,
+the device made current, TF32 and cuDNN settings, and the GPU check script itself.
+
+Capture and replay run against a stand-in for the CUDA calls that behaves as PyTorch's does when
+a capture fails: `capture_end` raises a generic error and never restores the stream.
+"""
+
+import contextlib
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import torch
+
+from gancli.checkpoints.state import TrainingState, optimizer_state, restore_optimizer
+from gancli.training.execution import Execution, ExecutionOptions, configure_backends, resolve_execution
+from gancli.training.graph import CudaCalls, GraphedStep
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Stream:
+    def __init__(self, name):
+        self.name = name
+
+    def wait_stream(self, other):
+        pass
+
+
+class Graph:
+    def __init__(self, cuda):
+        self.cuda = cuda
+
+    def register_generator_state(self, generator):
+        pass
+
+    def replay(self):
+        self.cuda.replays += 1
+        if self.cuda.replay_error:
+            raise self.cuda.replay_error
+
+
+class StandInCuda:
+    def __init__(self, replay_error=None):
+        self.current, self.capturing, self.replays, self.replay_error = Stream("default"), False, 0, replay_error
+        self.devices_entered = 0
+
+    @contextlib.contextmanager
+    def on_device(self):
+        self.devices_entered += 1
+        yield
+
+    def current_stream(self):
+        return self.current
+
+    def new_stream(self):
+        return Stream("side")
+
+    def use_stream(self, stream):
+        return contextlib.nullcontext()
+
+    def set_stream(self, stream):
+        self.current = stream
+
+    def new_graph(self):
+        return Graph(self)
+
+    @contextlib.contextmanager
+    def capture(self, graph, stream):
+        self.current, self.capturing = stream, True
+        try:
+            yield
+        except Exception:
+            self.capturing = False
+            # As torch.cuda.graph's exit: capture_end raises its own error, the stream stays.
+            raise RuntimeError("CUDA error: operation failed due to a previous error during capture") from None
+        self.capturing, self.current = False, Stream("default")
+
+    def synchronize(self):
+        pass
+
+
+def graphed(cuda, step, messages):
+    parameter = torch.zeros(2, requires_grad=True)
+    return GraphedStep(step, [torch.optim.SGD([parameter], lr=0.1)], notify=messages.append, warmup_steps=1, cuda=cuda)
+
+
+def test_a_failed_capture_names_the_error_inside_the_step_puts_the_stream_back_and_trains_on():
+    cuda, messages, eager_steps = StandInCuda(), [], []
+
+    def step(batches):
+        if cuda.capturing:
+            raise RuntimeError("the step read a value back to the host (.item())\nmore detail")
+        eager_steps.append(cuda.current.name)
+        return torch.zeros(4)
+
+    graph_step = graphed(cuda, step, messages)
+    for _ in range(3):
+        graph_step([torch.ones(1)])
+    assert messages == ["CUDA graph capture failed (RuntimeError: the step read a value back to the host "
+                        "(.item())); training eagerly"]
+    assert graph_step.eager and not graph_step.captured
+    assert eager_steps == ["default", "default", "default"]  # warm-up, the capture's fallback, then eager
+    assert cuda.devices_entered >= 2  # warm-up and capture ran with the training device current
+
+
+def test_a_failed_replay_falls_back_to_eager_with_one_line():
+    cuda, messages = StandInCuda(replay_error=RuntimeError("CUDA error: an illegal memory access")), []
+    graph_step = graphed(cuda, lambda batches: torch.zeros(4), messages)
+    for _ in range(4):
+        graph_step([torch.ones(1)])
+    assert cuda.replays == 1 and graph_step.eager
+    assert messages == ["CUDA graph replay failed (RuntimeError: CUDA error: an illegal memory access); "
+                        "training eagerly"]
+
+
+def test_a_capture_replays_and_runs_in_thread_local_mode(monkeypatch):
+    cuda, messages = StandInCuda(), []
+    graph_step = graphed(cuda, lambda batches: torch.zeros(4), messages)
+    for _ in range(4):
+        graph_step([torch.ones(1)])
+    assert graph_step.captured and cuda.replays == 3 and not messages  # the capturing call replays too
+
+    recorded = {}
+    monkeypatch.setattr(torch.cuda, "graph", lambda graph, **kwargs: recorded.update(kwargs))
+    CudaCalls(torch.device("cuda", 1)).capture("graph", "stream")
+    assert recorded == {"stream": "stream", "capture_error_mode": "thread_local"}  # a pin thread cannot break it
+
+
+def test_the_chosen_cuda_device_is_made_current(monkeypatch):
+    from gancli.core.device import use_device
+
+    current = []
+    monkeypatch.setattr(torch.cuda, "set_device", current.append)
+    use_device(torch.device("cuda", 1))
+    use_device(torch.device("cpu"))
+    assert current == [torch.device("cuda", 1)]
+
+
+@pytest.mark.parametrize("saved, live", [(dict(), dict(fused=True)), (dict(capturable=True), dict()),
+                                         (dict(foreach=True), dict(capturable=True))])
+def test_optimizer_run_flags_follow_the_resuming_run_not_the_saved_one(saved, live):
+    weight = torch.nn.Parameter(torch.randn(3))
+    first = torch.optim.Adam([weight], lr=1e-3, **saved)
+    if not saved.get("capturable"):  # a capturable CPU Adam cannot step; its state is made by hand
+        weight.grad = torch.ones(3)
+        first.step()
+    state = TrainingState("id", 1, {}, 1)
+    optimizer_state("opt", first, state)
+    second = torch.optim.Adam([weight], lr=1e-3, **live)
+    restore_optimizer("opt", second, state)
+    for flag in ("capturable", "fused", "foreach"):
+        assert second.param_groups[0][flag] == second.defaults[flag], flag
+    if second.state:
+        step = second.state[weight]["step"]
+        assert step.dtype == torch.float32 and step.device == weight.device
+
+
+def test_tf32_and_cudnn_autotuning_are_set_for_cuda_fp32():
+    cuda = torch.device("cuda")
+    for tf32 in (True, False):
+        execution = resolve_execution(ExecutionOptions(precision="fp32", tf32=tf32), cuda)
+        assert execution.tf32 is tf32 and ("fp32 (tf32)" in execution.describe()) is tf32
+    assert not resolve_execution(ExecutionOptions(precision="fp32"), torch.device("cpu")).tf32
+
+    saved = torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32 = False, True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        configure_backends(Execution(cuda, "fp32", True, True, True, False, tf32=False))
+        assert torch.backends.cudnn.benchmark is True
+        assert torch.backends.cudnn.allow_tf32 is False and torch.backends.cuda.matmul.allow_tf32 is False
+    finally:
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32 = saved[:2]
+        torch.backends.cuda.matmul.allow_tf32 = saved[2]
+
+
+def test_the_declared_torch_floor_is_the_first_release_with_cpu_fused_adam_and_newer_apis_are_detected():
+    from gancli.training.distributed import no_forward_buffer_sync
+
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "torch>=2.4" in [d.split("#")[0].strip() for d in dependencies]
+
+    class OlderDDP:
+        def __init__(self, module, device_ids=None, broadcast_buffers=True):
+            pass
+
+    assert no_forward_buffer_sync(OlderDDP) == {"broadcast_buffers": False}
+    assert no_forward_buffer_sync(torch.nn.parallel.DistributedDataParallel) == {"forward_sync_buffers": False}
+
+
+def test_the_gpu_check_script_runs_its_quick_mode():
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--quick"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "FAIL" not in result.stdout and result.stdout.strip().splitlines()[-1] == "correctness: ok"
