@@ -196,3 +196,35 @@ def test_the_gpu_check_script_runs_its_quick_mode():
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "FAIL" not in result.stdout and result.stdout.strip().splitlines()[-1] == "correctness: ok"
+
+
+def test_the_discriminators_backward_fills_its_own_gradients_only():
+    from torch import nn
+
+    from gancli.losses import WassersteinGP
+    from gancli.training.step import GANStep
+
+    torch.manual_seed(0)
+    generator = nn.Sequential(nn.Linear(4, 12), nn.Tanh(), nn.Unflatten(1, (3, 2, 2)))
+    discriminator = nn.Sequential(nn.Flatten(), nn.Linear(12, 1))
+    seen = []
+
+    def penalty(critic, real, fake):  # like R1: a leaf that needs a gradient for the penalty only
+        probe = real.detach().clone().requires_grad_(True)
+        seen.append(probe)
+        (grads,) = torch.autograd.grad(critic(probe).sum(), probe, create_graph=True)
+        return grads.pow(2).sum()
+
+    step = GANStep(generator, discriminator, WassersteinGP(), torch.optim.Adam(generator.parameters()),
+                   torch.optim.Adam(discriminator.parameters()), lambda n: torch.randn(n, 4), [penalty])
+    step([torch.rand(5, 3, 2, 2)])
+    assert seen and seen[0].grad is None  # no work, and no memory, for a gradient nobody reads
+    assert all(p.grad is not None for p in discriminator.parameters())
+
+
+def test_under_data_parallelism_stop_signals_are_agreed_at_logging_steps_only():
+    from gancli.training.trainer import signal_check_due
+
+    assert all(signal_check_due(step, False, 50, distributed=False) for step in range(1, 120))
+    due = [step for step in range(1, 121) if signal_check_due(step, step == 120, 50, distributed=True)]
+    assert due == [50, 100, 120]

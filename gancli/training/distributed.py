@@ -128,7 +128,9 @@ class World:
         # forward_sync_buffers=False: D runs several forwards before one backward, and a buffer
         # broadcast between them would modify batch-norm state that autograd saved. Without
         # --sync-bn each rank keeps its own running statistics; rank 0's are the ones saved.
-        return DistributedDataParallel(module, device_ids=ids, **no_forward_buffer_sync(DistributedDataParallel))
+        # Gradients as views into the all-reduce buckets: no copy in or out of them each step.
+        return DistributedDataParallel(module, device_ids=ids, gradient_as_bucket_view=True,
+                                       **no_forward_buffer_sync(DistributedDataParallel))
 
     def close(self) -> None:
         if self.distributed and dist.is_initialized():

@@ -36,8 +36,11 @@ class GANStep:
         self.sample_latent = sample_latent  # n -> latent batch on the training device
         self.penalties = tuple(penalties)   # the loss's and the architecture's, e.g. a gradient penalty
         self.scaler = scaler  # fp16 only: scales losses so small gradients survive
-        self.generator_params = [p for p in generator.parameters() if p.requires_grad]
         self.own_discriminator = own_discriminator or discriminator
+        # Each backward fills its own network's gradients only: G's phase wastes no work on D's
+        # weights, and D's (a gradient penalty's included) none on the images it was given.
+        self.generator_params = [p for p in generator.parameters() if p.requires_grad]
+        self.discriminator_params = [p for p in self.own_discriminator.parameters() if p.requires_grad]
 
     def __call__(self, real_batches: Sequence[torch.Tensor]) -> torch.Tensor:
         """One D update per real batch, then one G update; returns (loss_d, loss_g, d_real, d_fake), detached."""
@@ -56,7 +59,6 @@ class GANStep:
         fake_logits_for_g = self.own_discriminator(fake)
         loss_g = self.loss.generator(fake_logits_for_g)
         self.opt_g.zero_grad(set_to_none=True)
-        # Gradients for G's parameters only: D's weight gradients would be wasted work here.
         self._backward(loss_g, inputs=self.generator_params)
         self._step(self.opt_g)
 
@@ -73,7 +75,7 @@ class GANStep:
         if not self.loss.separable:
             real_logits, fake_logits = D(real), D(fake)
             loss = self._with_penalties(self.loss.discriminator(real_logits, fake_logits), real, fake)
-            self._backward(loss)
+            self._backward(loss, inputs=self.discriminator_params)
             return loss.detach(), real_logits, fake_logits
         # The real half back-propagates before D sees the fakes, as in pytorch/examples, so D's
         # activations for the two batches are never held together. Under data parallelism its
@@ -81,10 +83,10 @@ class GANStep:
         with getattr(D, "no_sync", contextlib.nullcontext)():
             real_logits = D(real)
             loss_real = self.loss.discriminator_real(real_logits)
-            self._backward(loss_real)
+            self._backward(loss_real, inputs=self.discriminator_params)
         fake_logits = D(fake)
         loss_fake = self._with_penalties(self.loss.discriminator_fake(fake_logits), real, fake)
-        self._backward(loss_fake)
+        self._backward(loss_fake, inputs=self.discriminator_params)
         return loss_real.detach() + loss_fake.detach(), real_logits, fake_logits
 
     def _with_penalties(self, loss: torch.Tensor, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

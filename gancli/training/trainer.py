@@ -68,6 +68,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def signal_check_due(step: int, last: bool, log_every: int, distributed: bool) -> bool:
+    """Whether to look for a stop signal after `step`: every step alone; under data parallelism,
+    where agreeing on it is a host all-reduce, every `log_every` steps and at the end."""
+    return not distributed or last or step % log_every == 0
+
+
 def arch_config_for(architecture: Architecture, config: TrainConfig | dict[str, Any]) -> ArchConfig:
     """The hyperparameters a config asks of its architecture: `model:`, with `lr` for both rates."""
     values = config.to_dict() if isinstance(config, TrainConfig) else config
@@ -394,8 +400,9 @@ class Trainer:
             with signals:
                 while self.step < self.total_steps:
                     self.train_step()
-                    stop = self.agreed_signal(signals)
                     last = self.step == self.total_steps
+                    stop = self.agreed_signal(signals) if signal_check_due(
+                        self.step, last, config.log_every, self.world.distributed) else None
                     if (self.step % config.log_every == 0 or last) and not self.log_interval():
                         continue
                     if config.sample_every and (self.step % config.sample_every == 0 or last):
