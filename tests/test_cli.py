@@ -87,3 +87,35 @@ def test_a_benchmark_script_reports_bad_input_in_one_line_like_the_cli():
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("Error: unknown architecture 'nope'; available: dcgan, dcgan64"), result.stderr
     assert result.stderr.strip().count("\n") == 0, result.stderr
+
+
+# -- what a new user trips on ------------------------------------------------------------------------
+
+def test_a_run_folder_stands_for_its_last_or_best_checkpoint(tiny_run, tmp_path):
+    grid = tmp_path / "grid.png"
+    assert invoke("sample", tiny_run.out, "-n", 4, "--out", grid).exit_code == 0 and grid.exists()
+    shown = invoke("inspect", tiny_run.out, "--json")
+    assert shown.exit_code == 0 and json.loads(shown.output)["path"] == str(tiny_run.last_checkpoint)
+    best = invoke("sample", tiny_run.out, "--best", "-o", grid)
+    assert best.exit_code == 1 and "without a best checkpoint (train with --eval-every to keep one)" in best.output
+
+
+def test_train_takes_the_common_flags_by_name_and_says_1_step(tmp_path):
+    out = tmp_path / "run"
+    result = invoke("train", "--split", "test", "--steps", 1, "--batch-size", 8, "--device", "cpu", "-o", out,
+                    "--sample-every", 1, "--log-every", 1, "--set", "model.g_channels=16", "--set", "model.d_channels=4")
+    assert result.exit_code == 0, result.output
+    assert f"Trained 1 step; run folder: {out}" in result.output
+    assert (out / "samples" / "step-0000001.png").exists()
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_an_unknown_key_suggests_the_closest():
+    result = invoke("train", "--set", "sample_evry=3")
+    assert result.exit_code == 1 and result.output == "Error: unknown key sample_evry; did you mean sample_every?\n"
+    assert "valid keys: " in invoke("train", "--set", "zzz=1").output  # nothing close: the list
+
+
+def test_help_shows_the_onnx_extra_and_completion_is_on():
+    assert 'pip install "gancli[onnx]"' in invoke("export", "--help").output
+    assert "--install-completion" in invoke("--help").output

@@ -160,3 +160,21 @@ def test_the_config_schema_loads_without_torch():
     code = "import sys, gancli.config; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+IMPORT_NAMES = {"PIL": "pillow", "yaml": "pyyaml"}  # where a distribution's import name differs
+
+
+def test_every_third_party_import_is_a_declared_dependency():
+    import sys
+    import tomllib
+
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
+    declared = {requirement.split(">")[0].split("=")[0].split("[")[0].strip().lower()
+                for requirement in project["dependencies"] + [r for extra in project["optional-dependencies"].values()
+                                                           for r in extra]}
+    imported = {target.split(".")[0] for path in PACKAGE.rglob("*.py")
+                for target, _ in imports_of(path, module_name(path, PACKAGE))}
+    third_party = {name for name in imported if name not in sys.stdlib_module_names and name not in ("gancli", "")}
+    missing = sorted(name for name in third_party if IMPORT_NAMES.get(name, name).lower() not in declared)
+    assert missing == [], f"imported but not declared in pyproject.toml: {missing}"

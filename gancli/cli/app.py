@@ -50,7 +50,6 @@ app = typer.Typer(
     help="Train generative adversarial networks, sample from them and inspect their checkpoints.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gancli.cli.options import CheckpointArg, DeviceOpt, JsonOpt, SeedOpt
+from gancli.cli.options import BestOpt, CheckpointArg, DeviceOpt, JsonOpt, SeedOpt
 
 LABELS = {"fid": "FID", "kid": "KID", "kid_std": "KID std", "precision": "precision", "recall": "recall"}
 
@@ -26,10 +26,14 @@ def evaluate(
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
     as_json: JsonOpt = False,
+    best: BestOpt = False,
 ):
     """Generate images from CHECKPOINT and score them against real images."""
+    from gancli.checkpoints.locate import checkpoint_in
     from gancli.metrics.evaluation import evaluate as run_evaluation
     from gancli.metrics.evaluation import parse_metrics
+
+    checkpoint = checkpoint_in(checkpoint, best)
 
     report = run_evaluation(checkpoint, data, split, num, parse_metrics(metrics), num_real, inception, device,
                             seed, batch_size, data_root)

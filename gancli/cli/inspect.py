@@ -9,14 +9,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gancli.cli.options import CheckpointArg, JsonOpt
+from gancli.cli.options import BestOpt, CheckpointArg, JsonOpt
 from gancli.errors import CheckpointError
 
 
-def inspect(checkpoint: CheckpointArg, as_json: JsonOpt = False):
+def inspect(checkpoint: CheckpointArg, as_json: JsonOpt = False, best: BestOpt = False):
     """Show what CHECKPOINT holds: metadata, tensors and parameter counts."""
     from gancli.checkpoints.inspection import describe_checkpoint
+    from gancli.checkpoints.locate import checkpoint_in
 
+    checkpoint = checkpoint_in(checkpoint, best)
     report = describe_checkpoint(checkpoint)
     if as_json:
         typer.echo(json.dumps(report, indent=2))

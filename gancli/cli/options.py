@@ -11,7 +11,9 @@ from typing import Annotated, Optional
 
 import typer
 
-CheckpointArg = Annotated[Path, typer.Argument(help="A gancli .safetensors checkpoint.", show_default=False)]
+CheckpointArg = Annotated[Path, typer.Argument(
+    help="A gancli .safetensors checkpoint, or a run folder (its checkpoints/last.safetensors).", show_default=False)]
+BestOpt = Annotated[bool, typer.Option("--best", help="With a run folder: its best.safetensors (lowest FID) instead of last.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed.", show_default="0")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.",
                                                   show_default="auto")]

@@ -7,13 +7,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from gancli.cli.options import CheckpointArg, DeviceOpt, SeedOpt
+from gancli.cli.options import BestOpt, CheckpointArg, DeviceOpt, SeedOpt
 
 
 def sample(
     checkpoint: CheckpointArg,
     n: Annotated[int, typer.Option("-n", "--num", min=1, help="Number of images (ignored with --seeds).")] = 64,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Grid PNG, .npz file, or strip PNG of --interpolate (a GIF is written beside it).", show_default="samples.png or samples.npz")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", "--out", help="Grid PNG, .npz file, or strip PNG of --interpolate (a GIF is written beside it).", show_default="samples.png or samples.npz")] = None,
     seed: SeedOpt = 0,
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="One seed per image: 0-63 or 1,5,10-12; each image is reproducible on its own.")] = None,
     nrow: Annotated[Optional[int], typer.Option("--nrow", min=1, help="Images per row; default: a square grid.")] = None,
@@ -24,10 +24,14 @@ def sample(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per generator call; images stream to disk batch by batch.")] = 256,
     device: DeviceOpt = "auto",
     no_ema: Annotated[bool, typer.Option("--no-ema", help="Use the raw generator, not its moving average.")] = False,
+    best: BestOpt = False,
 ):
     """Rebuild the generator from CHECKPOINT and write its images."""
+    from gancli.checkpoints.locate import checkpoint_in
     from gancli.sampling.latents import parse_seeds
     from gancli.sampling.output import SampleRequest, write_samples
+
+    checkpoint = checkpoint_in(checkpoint, best)
 
     request = SampleRequest(checkpoint, output, n, seed, parse_seeds(seeds) if seeds else None, nrow, individual,
                             fmt, interpolate, truncation, batch_size, device, ema=not no_ema)

@@ -26,13 +26,15 @@ def train(
     d_steps: Annotated[Optional[int], typer.Option("--d-steps", help="Discriminator updates per generator update; default: the architecture's (see `gancli list`).")] = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder; default: runs/<arch>-<data>-<timestamp>.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", "--output", help="Run folder; default: runs/<arch>-<data>-<timestamp>.")] = None,
     precision: PrecisionOpt = None,
     cuda_graphs: CudaGraphsOpt = None,
     compile: CompileOpt = None,
     tf32: Tf32Opt = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML config file.")] = None,
     set_values: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key=value (repeatable; model.KEY for hyperparameters).")] = None,
+    log_every: Annotated[Optional[int], typer.Option("--log-every", help="Steps between readings of the losses (one host sync each).", show_default="50")] = None,
+    sample_every: Annotated[Optional[int], typer.Option("--sample-every", help="Steps between sample grids; 0: none.", show_default="500")] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every", help="Steps between checkpoints; a crash loses at most this many.", show_default="1000")] = None,
     keep_last: Annotated[Optional[int], typer.Option("--keep-last", help="Step-numbered checkpoints to keep; 0 keeps all.", show_default="0")] = None,
     ema_decay: Annotated[Optional[float], typer.Option("--ema-decay", help="Decay of the generator's moving average; 0 turns it off.", show_default="0.999")] = None,
@@ -62,10 +64,10 @@ def train(
              "checkpoint_every": checkpoint_every, "keep_last": keep_last, "ema_decay": ema_decay, "on_nan": on_nan,
              "eval_every": eval_every, "eval_num": eval_num, "inception": str(inception) if inception else None,
              "precision": precision, "cuda_graphs": cuda_graphs, "compile": compile, "sync_bn": sync_bn,
-             "tf32": tf32}
+             "tf32": tf32, "log_every": log_every, "sample_every": sample_every}
     plan = plan_run(resume, config, set_values or [], flags, overwrite)
     result = run_training(plan.config, terminal_reporter(), overwrite=plan.overwrite, resume=plan.resume)
     if env_rank() != 0:
         return
-    typer.echo(f"Trained {result.steps} steps; run folder: {result.out}")
+    typer.echo(f"Trained {result.steps} step{'' if result.steps == 1 else 's'}; run folder: {result.out}")
     typer.echo(f"Checkpoint: {result.last_checkpoint}")

@@ -7,6 +7,7 @@ config file is caught before any work starts.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import re
 import reprlib
@@ -99,9 +100,9 @@ def from_mapping(cls: type[D], data: Mapping[str, Any] | None, where: str = "") 
     fields = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(str(key) for key in set(data) - fields)  # YAML keys need not be strings
     if unknown:
-        raise ConfigError(
-            f"unknown key {where}{unknown[0][:60]}; valid keys: {', '.join(sorted(fields))}"
-        )
+        close = difflib.get_close_matches(unknown[0], fields, n=1)
+        hint = f"did you mean {where}{close[0]}?" if close else f"valid keys: {', '.join(sorted(fields))}"
+        raise ConfigError(f"unknown key {where}{unknown[0][:60]}; {hint}")
     values = {name: _check(value, hints[name], f"{where}{name}") for name, value in data.items()}
     try:
         return cls(**values)
