@@ -7,6 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
+try:  # for tests that read pyproject.toml
+    import tomllib  # noqa: F401  (Python 3.11 and newer)
+except ImportError:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib  # noqa: F401
+
 from gancli.config import TrainConfig
 from gancli.training.reporting import Reporter
 from gancli.training.trainer import train

@@ -8,11 +8,11 @@ a capture fails: `capture_end` raises a generic error and never restores the str
 import contextlib
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import tomllib
 
 from gancli.checkpoints.state import TrainingState, optimizer_state, restore_optimizer
 from gancli.training.execution import Execution, ExecutionOptions, configure_backends, resolve_execution

@@ -5,7 +5,7 @@ import re
 import sys
 from pathlib import Path
 
-import tomllib
+from conftest import tomllib
 
 from gancli.architectures import architectures
 from gancli.datasets import datasets

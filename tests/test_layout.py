@@ -10,6 +10,7 @@ import ast
 from pathlib import Path
 
 import pytest
+from conftest import tomllib
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gancli"
 
@@ -167,7 +168,6 @@ IMPORT_NAMES = {"PIL": "pillow", "yaml": "pyyaml"}  # where a distribution's imp
 
 def test_every_third_party_import_is_a_declared_dependency():
     import sys
-    import tomllib
 
     project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
     declared = {requirement.split(">")[0].split("=")[0].split("[")[0].strip().lower()
