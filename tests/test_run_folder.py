@@ -206,3 +206,25 @@ def test_the_lock_outlives_no_process(tmp_path):
     subprocess.run([sys.executable, "-c", script], check=False)
     assert (out / ".gancli.lock").exists()
     train(tiny_config(out, steps=1, sample_every=0), reporter=Reporter())  # SIGKILL left no stale lock
+
+
+def test_resume_auto_finishes_an_overwrite_that_was_killed_while_moving(tmp_path, monkeypatch):
+    from test_crash_safety import TINY
+    from typer.testing import CliRunner
+
+    from gancli.cli import app
+
+    out = tmp_path / "run"
+    train(tiny_config(out, steps=1, checkpoint_every=0, sample_every=0), reporter=Reporter())  # no checkpoint
+    (out / ".config.yaml.x1.tmp").write_text("a write cut short")
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda source, target: (real_replace(source, target), 1 / 0))
+    with pytest.raises(ZeroDivisionError):  # stopped right after the first move
+        RunFolder(out).move_aside()
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert RunFolder(out).replacing()
+
+    result = CliRunner().invoke(app, ["train", *TINY, "--resume", "auto", "--out", str(out), "--steps", "2"])
+    assert result.exit_code == 0, result.output
+    assert find_resume_point(out).state.step == 2
+    assert not list(out.rglob("*.tmp"))  # deleted, not kept aside

@@ -141,7 +141,9 @@ def plan_run(resume: str | None, file: Path | None, overrides: list[str], flags:
     out = Path(flags["out"]) if flags.get("out") else None
     folder = resume_dir(resume, out)
     if folder is None:
-        restart = resume == "auto" and out is not None and RunFolder(out).holds_run()
+        # A run stopped before its first checkpoint (or while --overwrite moved the old one aside)
+        # starts again: what it had written moves aside.
+        restart = resume == "auto" and out is not None and (RunFolder(out).holds_run() or RunFolder(out).replacing())
         return RunPlan(resolve_config(file, overrides, flags), None, overwrite or restart)
     point = find_resume_point(folder)
     base = dict(point.config, out=str(point.run_dir))

@@ -102,7 +102,9 @@ class RunFolder:
                               f"choose a new or empty folder for --out")
 
     def move_aside(self) -> Path:
-        """Move every file of the run here into a new `replaced-TIME/` folder, config.yaml first."""
+        """Move every file of the run here into a new `replaced-TIME/` folder, config.yaml first;
+        temporary files of killed writes are deleted, not kept."""
+        self.remove_temporaries()
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         aside = self.root / f"{REPLACED_PREFIX}{stamp}"
         suffix = 1
