@@ -24,11 +24,11 @@ class LocalSVHN(SVHN):
 
 class SVHNDigits(FileDataset):
     name = "svhn"
-    labelled = True
     homepage = "http://ufldl.stanford.edu/housenumbers/"
     description = "house-number digits from Street View (73,257 train, 26,032 test, 531,131 extra)"
     native_shape = ImageShape(3, 32, 32)
     splits = ("train", "test", "extra", "train+extra")
+    labelled = True  # digits 0-9
 
     def resources(self, split: str) -> list[Resource]:
         found = []
