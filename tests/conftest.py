@@ -52,6 +52,7 @@ def install_package(tmp_path):
 
     from gancli.architectures import architectures
     from gancli.datasets import datasets
+    from gancli.loggers import loggers
     from gancli.losses import losses
 
     site = tmp_path / "site-packages"
@@ -61,7 +62,7 @@ def install_package(tmp_path):
 
     def refresh():
         importlib.invalidate_caches()
-        for registry in (architectures, datasets, losses):
+        for registry in (architectures, datasets, losses, loggers):
             registry.refresh()
 
     def install(package, entry_points, modules=None, version="1.0"):

@@ -9,6 +9,7 @@ from conftest import tomllib
 
 from gancli.architectures import architectures
 from gancli.datasets import datasets
+from gancli.loggers import loggers
 from gancli.losses import losses
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
@@ -38,7 +39,7 @@ def test_the_plugin_guide_examples_install_and_pass_every_kit(tmp_path, monkeypa
         for group, entries in groups.items()))
     monkeypatch.syspath_prepend(str(site))
     importlib.invalidate_caches()
-    for registry in (architectures, datasets, losses):
+    for registry in (architectures, datasets, losses, loggers):
         registry.refresh()
     try:
         namespace = {}
@@ -50,5 +51,5 @@ def test_the_plugin_guide_examples_install_and_pass_every_kit(tmp_path, monkeypa
             del sys.modules[module]
         monkeypatch.undo()
         importlib.invalidate_caches()
-        for registry in (architectures, datasets, losses):
+        for registry in (architectures, datasets, losses, loggers):
             registry.refresh()

@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gancli"
 LAYERS = [
     ("cli", "testing"),
     ("training",),
-    ("metrics",),
+    ("metrics", "loggers"),
     ("sampling",),
     ("checkpoints",),
     ("architectures", "datasets"),

@@ -13,7 +13,7 @@ from gancli.core.registry import Registry
 from gancli.errors import RegistryError
 
 GROUPS = {"architectures": ("gancli.architectures", "architecture"), "datasets": ("gancli.datasets", "dataset"),
-          "losses": ("gancli.losses", "loss")}
+          "losses": ("gancli.losses", "loss"), "loggers": ("gancli.loggers", "logger")}
 
 
 def entries() -> dict[str, list[dict[str, Any]]]:
@@ -40,9 +40,10 @@ def entries() -> dict[str, list[dict[str, Any]]]:
 def _registries() -> dict[str, Registry]:
     from gancli.architectures import architectures
     from gancli.datasets import datasets
+    from gancli.loggers import loggers
     from gancli.losses import losses
 
-    return {"architectures": architectures, "datasets": datasets, "losses": losses}
+    return {"architectures": architectures, "datasets": datasets, "losses": losses, "loggers": loggers}
 
 
 def _details(kind: str, obj: Any) -> dict[str, Any]:

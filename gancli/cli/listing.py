@@ -15,7 +15,7 @@ import typer
 from gancli.cli.datasets import DataRootOpt, show_datasets
 from gancli.cli.options import JsonOpt
 
-KINDS = {"architectures": "architecture", "datasets": "dataset", "losses": "loss"}
+KINDS = {"architectures": "architecture", "datasets": "dataset", "losses": "loss", "loggers": "logger"}
 
 
 def list_plugins(
@@ -26,7 +26,7 @@ def list_plugins(
     datasets_only: Annotated[bool, typer.Option("--datasets", help="Show datasets only, with shapes, splits and local files (as `gancli datasets`).")] = False,
     data_root: DataRootOpt = None,
 ):
-    """List architectures, datasets and losses, each with the package that provides it."""
+    """List architectures, datasets, losses and loggers, each with the package that provides it."""
     from gancli.cli.catalog import catalog, entries
 
     if datasets_only:

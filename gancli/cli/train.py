@@ -31,6 +31,7 @@ def train(
     cuda_graphs: CudaGraphsOpt = None,
     compile: CompileOpt = None,
     tf32: Tf32Opt = None,
+    logger: Annotated[Optional[list[str]], typer.Option("--logger", help="Also log to this logger: tensorboard, or a plugin's (repeatable; metrics.jsonl is always written).")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML config file.")] = None,
     set_values: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key=value (repeatable; model.KEY for hyperparameters).")] = None,
     log_every: Annotated[Optional[int], typer.Option("--log-every", help="Steps between readings of the losses (one host sync each).", show_default="50")] = None,
@@ -64,7 +65,7 @@ def train(
              "checkpoint_every": checkpoint_every, "keep_last": keep_last, "ema_decay": ema_decay, "on_nan": on_nan,
              "eval_every": eval_every, "eval_num": eval_num, "inception": str(inception) if inception else None,
              "precision": precision, "cuda_graphs": cuda_graphs, "compile": compile, "sync_bn": sync_bn,
-             "tf32": tf32, "log_every": log_every, "sample_every": sample_every}
+             "tf32": tf32, "log_every": log_every, "sample_every": sample_every, "loggers": logger}
     plan = plan_run(resume, config, set_values or [], flags, overwrite)
     result = run_training(plan.config, terminal_reporter(), overwrite=plan.overwrite, resume=plan.resume)
     if env_rank() != 0:

@@ -62,6 +62,7 @@ class TrainConfig:
     cuda_graphs: bool | None = None   # None: capture the step as a CUDA graph on CUDA devices
     compile: bool = False             # torch.compile the networks
     tf32: bool = True                 # fp32 on CUDA: TF32 tensor cores (about fp16's precision in products, fp32's range)
+    loggers: list[str] = field(default_factory=list)  # besides metrics.jsonl, e.g. ["tensorboard"]
     model: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):

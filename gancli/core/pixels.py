@@ -22,11 +22,15 @@ def to_unit_range(pixels: torch.Tensor) -> torch.Tensor:
     return pixels.float().div_(127.5).sub_(1.0)
 
 
+def grid_pixels(pixels: torch.Tensor, nrow: int | None = None, padding: int = 2) -> torch.Tensor:
+    """uint8 images (N, C, H, W) tiled into one uint8 image (C, H', W'), `nrow` images a row."""
+    nrow = nrow or max(1, int(round(pixels.shape[0] ** 0.5)))
+    return make_grid(pixels.cpu(), nrow=nrow, padding=padding, pad_value=0)
+
+
 def grid_image(pixels: torch.Tensor, nrow: int | None = None, padding: int = 2) -> Image.Image:
     """uint8 images (N, C, H, W) tiled into one PIL image, `nrow` images a row."""
-    count = pixels.shape[0]
-    nrow = nrow or max(1, int(round(count ** 0.5)))
-    grid = make_grid(pixels.cpu(), nrow=nrow, padding=padding, pad_value=0)
+    grid = grid_pixels(pixels, nrow, padding)
     array = grid.permute(1, 2, 0).contiguous().numpy()
     if pixels.shape[1] == 1:
         return Image.fromarray(array[:, :, 0])

@@ -24,7 +24,6 @@ import json
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import yaml
 from torch import nn
@@ -230,11 +229,3 @@ class RunFolder:
         for step in own[:-keep]:
             self.checkpoint_path(step).unlink(missing_ok=True)
             self.state_path(step).unlink(missing_ok=True)
-
-    def log_metrics(self, record: dict[str, Any]) -> None:
-        try:
-            with self.metrics_path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
-        except OSError as err:
-            raise GancliError(f"cannot append to {self.metrics_path}: {err.strerror or err}; "
-                              f"the last checkpoint, {self.last_checkpoint}, is intact") from None

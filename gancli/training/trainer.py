@@ -27,9 +27,10 @@ from gancli.architectures import ArchConfig, Architecture, ImageShape, architect
 from gancli.checkpoints.format import CheckpointInfo, save_checkpoint
 from gancli.config import TrainConfig
 from gancli.core.device import resolve_device, use_device
-from gancli.core.pixels import save_grid
+from gancli.core.pixels import grid_pixels, save_grid
 from gancli.datasets.loading import load_images
 from gancli.errors import ConfigError, GancliError
+from gancli.loggers import Loggers
 from gancli.losses import make_loss
 from gancli.sampling.generate import images_from_latents
 from gancli.training.batches import make_batches
@@ -99,6 +100,7 @@ class Trainer:
             out = resume.run_dir
         self.config = dataclasses.replace(config, out=str(out))
         self.lock = RunLock(out)
+        self.loggers = Loggers()  # opened once the run folder is ready
         if resume is None:
             self.world.on_main(RunFolder(out).refuse_foreign)  # before the lock file is put there
         self.world.on_main(self.lock.acquire)  # one writer per run folder, before anything is read from it
@@ -130,6 +132,7 @@ class Trainer:
             resume, config, self.architecture.config_dict(self.arch_config),
             self.architecture.config_dict(arch_config_for(self.architecture, resume.config)))
 
+        self.loggers = Loggers(config.loggers)  # an unknown logger stops the run before it starts
         if config.image_size is not None:
             self._check_image_size(config.image_size, config.channels or 3)
         images = self.world.main_first(lambda: load_images(  # rank 0 first: one download
@@ -164,6 +167,7 @@ class Trainer:
             # A run from before run IDs gets one now; what it wrote earlier is never pruned.
             self.run_id = resume.info.run_id or uuid.uuid4().hex
             self.resume_from(resume)
+        self.world.on_main(self.open_loggers)
         self.fid = self._fid_tracker(feature_extractor) if config.eval_every and self.world.is_main else None
 
     def _check_image_size(self, size: int, channels: int) -> None:
@@ -178,8 +182,14 @@ class Trainer:
         except Exception:
             pass  # an architecture that cannot build on meta is checked when it is built for real
 
+    def open_loggers(self) -> None:
+        """Start (or, after a rollback, restart) the loggers at the run's step; rank 0 only."""
+        self.loggers.close()
+        self.loggers = Loggers(self.config.loggers).open(self.run.root, self.config.to_dict(), self.step)
+
     def close(self) -> None:
-        """Let the run folder go, for another process to write."""
+        """Flush the loggers and let the run folder go, for another process to write."""
+        self.loggers.close()
         self.lock.release()
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -284,6 +294,7 @@ class Trainer:
             return
         images = torch.cat(list(images_from_latents(self.training.generator, self.fixed_latent, self.device)))
         save_grid(images, self.run.sample_path(self.step), nrow=8)
+        self.loggers.image(self.step, "samples", grid_pixels(images, nrow=8))
 
     def evaluate(self) -> None:
         """Score FID, log it, and keep the checkpoint when the score is the best so far."""
@@ -293,7 +304,7 @@ class Trainer:
                 save_checkpoint(self.run.best_checkpoint, self.networks(), self.checkpoint_info(uuid.uuid4().hex))
             except OSError as err:
                 raise GancliError(f"cannot write {self.run.best_checkpoint}: {err.strerror or err}") from None
-        self.run.log_metrics({"step": self.step, "epoch": self.epoch, "fid": score.fid, "best_fid": score.best_fid})
+        self.loggers.scalars(self.step, {"epoch": self.epoch, "fid": score.fid, "best_fid": score.best_fid})
         self.reporter.notify(f"step {self.step}  FID {score.fid:.2f}" + ("  (best so far)" if score.improved else ""))
 
     # -- divergence ----------------------------------------------------------------------
@@ -334,6 +345,7 @@ class Trainer:
         self.start_interval()
         if self.world.is_main:
             self.run.truncate_metrics(self.step)
+            self.open_loggers()  # what they logged past the step rolled back to is dropped
         self.reporter.notify(f"{problem}; rolled back to step {self.step} with learning rates "
                              f"lr_g {lowered[0][0]:.3g}, lr_d {lowered[1][0]:.3g} "
                              f"(rollback {self.rollbacks} of {self.config.max_rollbacks})")
@@ -380,7 +392,7 @@ class Trainer:
             self.metrics = {"step": self.step, "epoch": self.epoch, **dict(zip(STAT_NAMES, means)),
                             "images_per_s": images / elapsed}
             if self.world.is_main:
-                self.run.log_metrics(self.metrics)
+                self.loggers.scalars(self.step, {k: v for k, v in self.metrics.items() if k != "step"})
             self.reporter.metrics(self.metrics)
         self.start_interval()
         return healthy
