@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gancli"
 #: Rooms from the top down: a room may import the rooms below it, never those above; rooms
 #: on one line are peers and import neither each other nor anything of their own line.
 LAYERS = [
-    ("cli", "testing"),
+    ("cli",),
+    ("testing", "report"),
     ("training",),
     ("metrics", "loggers"),
     ("sampling",),

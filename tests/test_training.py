@@ -17,7 +17,7 @@ def test_a_run_folder_has_config_metrics_samples_and_checkpoints(tiny_run):
     assert [r["step"] for r in records] == [2, 4]
     assert set(records[0]) >= {"step", "epoch", "loss_d", "loss_g", "d_real", "d_fake", "images_per_s"}
     assert all(0 <= r["d_real"] <= 1 and r["loss_d"] > 0 for r in records)
-    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step-0000002.png", "step-0000004.png"]
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step-0000002.png", "step-0000004.png", "timelapse.gif"]
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
         "last.safetensors", "step-0000002.safetensors", "step-0000004.safetensors"]
 

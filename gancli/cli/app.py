@@ -74,7 +74,7 @@ def root(
 
 
 # The commands, joined here; their modules import nothing from this one.
-from gancli.cli import bench, datasets, evaluate, export, inspect, listing, sample, train  # noqa: E402
+from gancli.cli import bench, datasets, evaluate, export, inspect, listing, report, sample, train  # noqa: E402
 
 app.command("train")(train.train)
 app.command("sample")(sample.sample)
@@ -84,3 +84,4 @@ app.command("inspect")(inspect.inspect)
 app.command("list")(listing.list_plugins)
 app.command("datasets")(datasets.datasets)
 app.command("bench")(bench.bench)
+app.command("report")(report.report)

@@ -3,6 +3,8 @@
     DIR/config.yaml                          the fully resolved config
     DIR/metrics.jsonl                        one JSON object per logging interval
     DIR/samples/step-0000500.png             grids from one fixed latent batch
+    DIR/samples/timelapse.gif                those grids in step order, kept up to date
+    DIR/status.json                          how the run last ended (absent while it trains)
     DIR/checkpoints/step-0001000.safetensors
     DIR/checkpoints/last.safetensors
     DIR/checkpoints/best.safetensors         the lowest FID so far, with --eval-every
@@ -125,6 +127,7 @@ class RunFolder:
         run = cls(root)
         with run._writing():
             run.remove_temporaries()
+            run.status_path.unlink(missing_ok=True)  # training again
             run._make_folders()
             write_text_atomic(run.config_path, config_yaml)
             run.truncate_metrics(step)
@@ -204,6 +207,25 @@ class RunFolder:
         except OSError as err:
             raise GancliError(f"cannot write a checkpoint in {self.checkpoints}: {err.strerror or err}; "
                               f"the previous checkpoint is intact") from None
+
+    @property
+    def timelapse(self) -> Path:
+        return self.samples / "timelapse.gif"
+
+    @property
+    def status_path(self) -> Path:
+        return self.root / "status.json"
+
+    def sample_grids(self) -> list[Path]:
+        """The fixed-latent grids written so far, in step order."""
+        return sorted(p for p in self.samples.glob("step-*.png") if p.stem[len("step-"):].isdigit())
+
+    def write_status(self, state: str, step: int, message: str = "") -> None:
+        """Record how the run ended (finished, interrupted, diverged or failed) for `gancli report`."""
+        record = {"state": state, "step": step, "message": message,
+                  "ended": datetime.now().astimezone().isoformat(timespec="seconds")}
+        with self._writing():
+            write_text_atomic(self.status_path, json.dumps(record) + "\n")
 
     def numbered_steps(self) -> list[int]:
         """Steps of the step-numbered checkpoints, oldest first."""

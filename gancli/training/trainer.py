@@ -11,6 +11,7 @@ The trainer reports through the `Reporter` it is given, and says nothing without
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import signal
@@ -52,6 +53,7 @@ from gancli.training.run_folder import RunFolder, default_run_dir
 from gancli.training.run_lock import RunLock
 from gancli.training.snapshot import Progress, capture_state, restore_state
 from gancli.training.step import STAT_NAMES
+from gancli.training.timelapse import Timelapse
 
 GRID_SIZE = 64  # images in each progress grid: an 8 x 8 tile
 
@@ -101,6 +103,7 @@ class Trainer:
         self.config = dataclasses.replace(config, out=str(out))
         self.lock = RunLock(out)
         self.loggers = Loggers()  # opened once the run folder is ready
+        self.timelapse = Timelapse()
         if resume is None:
             self.world.on_main(RunFolder(out).refuse_foreign)  # before the lock file is put there
         self.world.on_main(self.lock.acquire)  # one writer per run folder, before anything is read from it
@@ -188,8 +191,9 @@ class Trainer:
         self.loggers = Loggers(self.config.loggers).open(self.run.root, self.config.to_dict(), self.step)
 
     def close(self) -> None:
-        """Flush the loggers and let the run folder go, for another process to write."""
+        """Flush the loggers and the timelapse and let the run folder go, for another process to write."""
         self.loggers.close()
+        self.timelapse.close()
         self.lock.release()
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -295,6 +299,7 @@ class Trainer:
         images = torch.cat(list(images_from_latents(self.training.generator, self.fixed_latent, self.device)))
         save_grid(images, self.run.sample_path(self.step), nrow=8)
         self.loggers.image(self.step, "samples", grid_pixels(images, nrow=8))
+        self.timelapse.submit(self.run.sample_grids(), self.run.timelapse)
 
     def evaluate(self) -> None:
         """Score FID, log it, and keep the checkpoint when the score is the best so far."""
@@ -432,10 +437,24 @@ class Trainer:
         except KeyboardInterrupt:
             if signals.received is None:
                 raise
-            raise self.interrupted_twice(signals.received) from None
+            self.record_ending(self.interrupted_twice(signals.received))
+        except GancliError as err:
+            self.record_ending(err)
         finally:
             self.reporter.stop()
+            self.timelapse.close()
+        self.record_ending(None)
         return RunResult(self.run.root, self.run.last_checkpoint, self.step, self.metrics)
+
+    def record_ending(self, err: GancliError | None) -> None:
+        """Write how the run ended to status.json (rank 0), then raise `err` if there is one."""
+        state = "finished" if err is None else "interrupted" if isinstance(err, TrainingInterrupted) \
+            else "diverged" if isinstance(err, TrainingDiverged) else "failed"
+        if self.world.is_main:
+            with contextlib.suppress(GancliError):  # a full disk must not hide the error being reported
+                self.run.write_status(state, self.step, str(err) if err else "")
+        if err is not None:
+            raise err from None
 
     def interrupted_twice(self, first: signal.Signals) -> TrainingInterrupted:
         """What a second signal, which stops at once, leaves behind: the newest complete checkpoint."""

@@ -1,0 +1,33 @@
+"""`gancli report`: a run folder as one self-contained HTML page, or its timelapse GIF rebuilt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+RunArg = Annotated[Path, typer.Argument(help="A run folder.", show_default=False)]
+
+
+def report(
+    run_dir: RunArg,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", "--out", help="The HTML file to write.",
+                                                   show_default="RUN/report.html")] = None,
+    timelapse: Annotated[bool, typer.Option("--timelapse", help="Rebuild RUN/samples/timelapse.gif from the grids instead.")] = False,
+):
+    """Write RUN's report: config, how it ended, curves, samples over training, real beside
+    generated images and checkpoints, with every figure inline (no network needed to view it)."""
+    from gancli.errors import GancliError
+    from gancli.report import write_report
+    from gancli.sampling.timelapse import write_timelapse
+    from gancli.training.run_folder import RunFolder
+
+    if timelapse:
+        run = RunFolder(run_dir)
+        written = write_timelapse(run.sample_grids(), output or run.timelapse)
+        if written is None:
+            raise GancliError(f"{run.samples} holds no sample grids to make a timelapse of")
+        typer.echo(f"Wrote {written} ({len(run.sample_grids())} frames)")
+        return
+    typer.echo(f"Wrote {write_report(run_dir, output)}")

@@ -1,0 +1,100 @@
+"""`gancli report` rendered by a real browser, and the training timelapse."""
+
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_config
+from PIL import Image, ImageSequence
+from test_crash_safety import TINY, start_training, wait_for_steps
+
+from gancli.report import write_report
+from gancli.training.reporting import Reporter
+from gancli.training.trainer import train
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+PROBE = """<!doctype html><html><body><pre id="result">pending</pre>
+<iframe id="report" src="REPORT" width="1200" height="3000"></iframe>
+<script>
+document.getElementById("report").addEventListener("load", () => {
+  const page = document.getElementById("report").contentWindow;
+  const shown = [...page.document.querySelectorAll("img, svg")].map(element => {
+    const box = element.getBoundingClientRect();
+    return {tag: element.tagName.toLowerCase(), width: box.width, height: box.height,
+            loaded: element.tagName !== "IMG" || (element.complete && element.naturalWidth > 0)};
+  });
+  const fetched = page.performance.getEntriesByType("resource").map(entry => entry.name)
+    .filter(name => !name.startsWith("data:"));
+  document.getElementById("result").textContent = JSON.stringify({shown, fetched});
+});
+</script></body></html>"""
+
+
+def rendered(report, tmp_path):
+    """What Chromium shows of `report`: each image and plot with its size, and any fetch it made."""
+    probe = tmp_path / "probe.html"
+    probe.write_text(PROBE.replace("REPORT", report.as_uri()))
+    result = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         "--allow-file-access-from-files", "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=10000",
+         "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
+    text = result.stdout.split('<pre id="result">', 1)[1].split("</pre>", 1)[0]
+    return json.loads(text.replace("&quot;", '"'))
+
+
+def finished_run(tmp_path):
+    return train(tiny_config(tmp_path / "finished", steps=4, sample_every=2, log_every=1), reporter=Reporter()).out
+
+
+def interrupted_run(tmp_path):
+    out = tmp_path / "interrupted"
+    process = start_training("--steps", 100_000, "--sample-every", 2, "--out", out)
+    wait_for_steps(process, out / "metrics.jsonl", 3)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=300) == 130
+    return out
+
+
+def torchrun_run(tmp_path):
+    out = tmp_path / "torchrun"
+    result = subprocess.run([sys.executable, "-m", "gancli", "train", "--nproc", "2", *TINY, "--steps", "4",
+                             "--sample-every", "2", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (apt-get install chromium), as .ci/run installs it")
+@pytest.mark.parametrize("make_run", [finished_run, interrupted_run, torchrun_run])
+def test_the_report_renders_every_figure_in_a_browser_without_the_network(tmp_path, make_run):
+    run = make_run(tmp_path)
+    report = write_report(run, tmp_path / "report.html")
+    page = report.read_text()
+    assert not re.search(r"(src|href)=['\"]?https?:|url\(\s*['\"]?https?:|<script|<link", page)  # all inline
+    shown = rendered(report, tmp_path)
+    assert shown["fetched"] == []
+    images = [item for item in shown["shown"] if item["tag"] == "img"]
+    plots = [item for item in shown["shown"] if item["tag"] == "svg"]
+    assert len(plots) >= 3 and len(images) >= 2 + 2  # three curves; the grids over training, real and generated
+    assert all(item["loaded"] and item["width"] > 0 and item["height"] > 0 for item in shown["shown"]), shown
+    ended = {"finished": "finished at step 4", "interrupted": "interrupted at step", "torchrun": "finished at step 4"}
+    assert ended[run.name] in page
+
+
+def test_the_timelapse_has_one_frame_per_grid_in_step_order(tmp_path):
+    out = train(tiny_config(tmp_path / "run", steps=4, sample_every=1, log_every=1), reporter=Reporter()).out
+    grids = sorted((out / "samples").glob("step-*.png"))
+    with Image.open(out / "samples" / "timelapse.gif") as gif:
+        frames = [torch.from_numpy(np.asarray(frame.convert("RGB"), dtype=np.float32))
+                  for frame in ImageSequence.Iterator(gif)]
+    pictures = [torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)) for path in grids]
+    assert len(frames) == len(grids) == 4
+    distance = torch.stack([torch.stack([(f - p).abs().mean() for p in pictures]) for f in frames])
+    assert distance.argmin(dim=1).tolist() == [0, 1, 2, 3]  # each frame is its own grid (GIF colours aside)
