@@ -105,3 +105,24 @@ def test_a_resumed_run_keeps_the_best_score_it_recorded(tmp_path, standin_extrac
     assert [r["step"] for r in scores] == [2, 4]
     assert scores[1]["best_fid"] == min(first[0]["fid"], scores[1]["fid"])
     assert read_info(out / "checkpoints" / "best.safetensors").step == min(scores, key=lambda r: r["fid"])["step"]
+
+
+def test_eval_reports_its_progress_stage_by_stage_and_the_cli_draws_bars(tiny_run, tmp_path, standin_extractor):
+    import io
+
+    from rich.console import Console
+
+    from gancli.cli.progress import StageBars
+
+    heard = []
+    evaluate(tiny_run.last_checkpoint, data="synthetic", split="test", num=150, num_real=130, batch_size=64,
+             extractor=standin_extractor, cache_folder=tmp_path / "cache", progress=lambda *a: heard.append(a))
+    finals = {stage: (done, total) for stage, done, total in heard}
+    assert finals == {"real images' features": (130, 130), "generating": (150, 150),
+                      "generated images' features": (150, 150)}
+    assert [done for stage, done, _ in heard if stage == "generating"] == [64, 128, 150]  # one call a batch
+
+    screen = io.StringIO()
+    with StageBars(Console(file=screen, force_terminal=True, width=80)) as bars:
+        bars("generating", 50, 100)
+    assert "generating" in screen.getvalue() and "50/100" in screen.getvalue()

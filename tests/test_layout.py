@@ -177,5 +177,7 @@ def test_every_third_party_import_is_a_declared_dependency():
     imported = {target.split(".")[0] for path in PACKAGE.rglob("*.py")
                 for target, _ in imports_of(path, module_name(path, PACKAGE))}
     third_party = {name for name in imported if name not in sys.stdlib_module_names and name not in ("gancli", "")}
-    missing = sorted(name for name in third_party if IMPORT_NAMES.get(name, name).lower() not in declared)
+    declared = {name.replace("_", "-") for name in declared}
+    missing = sorted(name for name in third_party
+                     if IMPORT_NAMES.get(name, name).lower().replace("_", "-") not in declared)
     assert missing == [], f"imported but not declared in pyproject.toml: {missing}"

@@ -98,3 +98,14 @@ def test_the_timelapse_has_one_frame_per_grid_in_step_order(tmp_path):
     assert len(frames) == len(grids) == 4
     distance = torch.stack([torch.stack([(f - p).abs().mean() for p in pictures]) for f in frames])
     assert distance.argmin(dim=1).tolist() == [0, 1, 2, 3]  # each frame is its own grid (GIF colours aside)
+
+
+def test_with_imageio_ffmpeg_the_timelapse_is_an_mp4_too(tmp_path):
+    pytest.importorskip("imageio_ffmpeg", reason="the MP4 needs the optional imageio-ffmpeg")
+    import imageio_ffmpeg
+
+    out = train(tiny_config(tmp_path / "run", steps=3, sample_every=1, log_every=1), reporter=Reporter()).out
+    probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-i", str(out / "samples" / "timelapse.mp4"),
+                            "-f", "null", "-"], capture_output=True, text=True)
+    assert probe.returncode == 0 and "h264" in probe.stderr
+    assert re.search(r"frame=\s*3\b", probe.stderr), probe.stderr[-500:]

@@ -30,13 +30,15 @@ def evaluate(
 ):
     """Generate images from CHECKPOINT and score them against real images."""
     from gancli.checkpoints.locate import checkpoint_in
+    from gancli.cli.progress import StageBars
     from gancli.metrics.evaluation import evaluate as run_evaluation
     from gancli.metrics.evaluation import parse_metrics
 
     checkpoint = checkpoint_in(checkpoint, best)
 
-    report = run_evaluation(checkpoint, data, split, num, parse_metrics(metrics), num_real, inception, device,
-                            seed, batch_size, data_root)
+    with StageBars() as bars:
+        report = run_evaluation(checkpoint, data, split, num, parse_metrics(metrics), num_real, inception, device,
+                                seed, batch_size, data_root, progress=bars)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return

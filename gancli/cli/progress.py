@@ -75,3 +75,26 @@ class RichReporter(Reporter):
 def terminal_reporter() -> Reporter:
     console = Console()
     return RichReporter(console) if console.is_terminal else PlainReporter()
+
+
+class StageBars:
+    """One Rich bar per stage of a long job (`gancli eval`), made as each stage starts; on a
+    terminal only, so logs and pipes get the result alone."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), console=self.console, disable=not self.console.is_terminal)
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=total)
+        self.progress.update(self.tasks[stage], completed=done, total=total)
+
+    def __enter__(self) -> "StageBars":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()

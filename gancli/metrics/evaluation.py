@@ -28,6 +28,7 @@ from gancli.metrics.scores import GaussianStats, frechet_distance, kernel_incept
 from gancli.sampling.generate import images_from_latents
 
 METRICS = ("fid", "kid", "pr")
+Progress = Callable[[str, int, int], None]  # (stage, images done, images in all)
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:
@@ -51,10 +52,16 @@ def real_pixels(data: str, split: str | None, shape: ImageShape, num: int | None
 
 
 def generated_pixels(generator: nn.Module, sample_latent: Callable[..., torch.Tensor], num: int, seed: int,
-                     device: torch.device | str, batch_size: int = 256) -> torch.Tensor:
+                     device: torch.device | str, batch_size: int = 256,
+                     progress: Progress | None = None) -> torch.Tensor:
     """`num` uint8 images from `generator`, its latents drawn on the CPU from `seed`."""
     latents = sample_latent(num, generator=torch.Generator().manual_seed(seed))
-    return torch.cat(list(images_from_latents(generator, latents, device, batch_size)))
+    batches = []
+    for batch in images_from_latents(generator, latents, device, batch_size):
+        batches.append(batch)
+        if progress is not None:
+            progress("generating", sum(b.shape[0] for b in batches), num)
+    return torch.cat(batches)
 
 
 def score_features(real: torch.Tensor, fake: torch.Tensor, metrics: tuple[str, ...]) -> dict[str, float]:
@@ -78,22 +85,30 @@ class Scorer:
     pixels: torch.Tensor
     metrics: tuple[str, ...] = ("fid",)
     cache_folder: Path | None = None
+    progress: Progress | None = None  # (stage, done, total) as the features are computed
     real: torch.Tensor = field(init=False)
     real_cached: bool = field(init=False)
 
     def __post_init__(self):
         self.real, self.real_cached = real_features(self.extractor, self.dataset, self.split, self.pixels,
-                                                    self.cache_folder)
+                                                    self.cache_folder, self._stage("real images' features"))
 
     def score(self, fake_pixels: torch.Tensor) -> dict[str, float]:
-        return score_features(self.real, self.extractor(fake_pixels), self.metrics)
+        fake = self.extractor(fake_pixels, self._stage("generated images' features"))
+        return score_features(self.real, fake, self.metrics)
+
+    def _stage(self, stage: str) -> Callable[[int, int], None] | None:
+        progress = self.progress
+        return None if progress is None else lambda done, total: progress(stage, done, total)
 
 
 def evaluate(checkpoint: Path, data: str | None = None, split: str | None = None, num: int = 10000,
              metrics: tuple[str, ...] = METRICS, num_real: int | None = None, inception: Path | None = None,
              device: str = "auto", seed: int = 0, batch_size: int = 64, data_root: Path | None = None,
-             extractor: FeatureExtractor | None = None, cache_folder: Path | None = None) -> dict[str, Any]:
-    """Generate `num` images from `checkpoint` and score them against `data`'s real images."""
+             extractor: FeatureExtractor | None = None, cache_folder: Path | None = None,
+             progress: Progress | None = None) -> dict[str, Any]:
+    """Generate `num` images from `checkpoint` and score them against `data`'s real images;
+    `progress(stage, done, total)` hears of each batch of the long parts."""
     if num < 2:
         raise ConfigError(f"--num must be at least 2, got {num}")
     target = resolve_device(device)
@@ -101,8 +116,8 @@ def evaluate(checkpoint: Path, data: str | None = None, split: str | None = None
     data = data or model.info.dataset
     pixels, split = real_pixels(data, split, model.info.image_shape, num_real, data_root)
     extractor = extractor or inception_extractor(inception, target, batch_size)
-    scorer = Scorer(extractor, data, split, pixels, metrics, cache_folder)
-    fake = generated_pixels(model.generator, model.sample_latent, num, seed, target, batch_size)
+    scorer = Scorer(extractor, data, split, pixels, metrics, cache_folder, progress)
+    fake = generated_pixels(model.generator, model.sample_latent, num, seed, target, batch_size, progress)
     return {"checkpoint": str(checkpoint), "network": model.network, "dataset": data, "split": split,
             "num_generated": num, "num_real": int(pixels.shape[0]), "feature_network": extractor.key,
             "real_features_cached": scorer.real_cached, **scorer.score(fake)}

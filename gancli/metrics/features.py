@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -41,12 +42,16 @@ class FeatureExtractor:
         return (x - 128) / 128
 
     @torch.no_grad()
-    def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
-        """uint8 images (N, C, H, W) -> float32 features (N, D) on the CPU."""
+    def __call__(self, pixels: torch.Tensor, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+        """uint8 images (N, C, H, W) -> float32 features (N, D) on the CPU; `progress(done, total)`
+        hears of each batch."""
         if pixels.dtype != torch.uint8:
             raise TypeError(f"features are computed from uint8 images, got {pixels.dtype}")
-        chunks = [self.network(self.preprocess(batch)).reshape(batch.shape[0], -1).float().cpu()
-                  for batch in pixels.split(self.batch_size)]
+        chunks = []
+        for batch in pixels.split(self.batch_size):
+            chunks.append(self.network(self.preprocess(batch)).reshape(batch.shape[0], -1).float().cpu())
+            if progress is not None:
+                progress(sum(chunk.shape[0] for chunk in chunks), pixels.shape[0])
         return torch.cat(chunks)
 
 

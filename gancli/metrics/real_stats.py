@@ -32,7 +32,7 @@ def stats_path(folder: Path, dataset: str, split: str, pixels: torch.Tensor, ext
 
 
 def real_features(extractor: FeatureExtractor, dataset: str, split: str, pixels: torch.Tensor,
-                  folder: Path | None = None) -> tuple[torch.Tensor, bool]:
+                  folder: Path | None = None, progress=None) -> tuple[torch.Tensor, bool]:
     """Features of the real `pixels` and whether they came from the cache."""
     folder = Path(folder) if folder is not None else cache_root() / "real-features"
     path = stats_path(folder, dataset, split, pixels, extractor)
@@ -41,7 +41,7 @@ def real_features(extractor: FeatureExtractor, dataset: str, split: str, pixels:
             return load_file(str(path))["features"], True
         except Exception:  # safetensors raises its own error types for every kind of damage
             pass  # a damaged entry is recomputed and replaced
-    features = extractor(pixels)
+    features = extractor(pixels, progress)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:

@@ -402,6 +402,14 @@ class Trainer:
         self.start_interval()
         return healthy
 
+    def show_first_reading(self) -> None:
+        """Show the first step's losses at once rather than after `log_every` steps: one host
+        read, for the person watching; nothing is logged."""
+        means = (self.totals / self.interval_steps).tolist()
+        elapsed = time.perf_counter() - self.interval_start
+        self.reporter.metrics({"step": self.step, "epoch": self.epoch, **dict(zip(STAT_NAMES, means)),
+                               "images_per_s": self.interval_steps * self.config.batch_size * self.d_steps / elapsed})
+
     def start_interval(self) -> None:
         self.totals = torch.zeros(len(STAT_NAMES), device=self.device)
         self.interval_steps, self.interval_start = 0, time.perf_counter()
@@ -413,11 +421,14 @@ class Trainer:
         self.reporter.start(self.total_steps, self.steps_per_epoch, self.step)
         self.reporter.notify(f"step: {self.training.effective_execution.describe()}")
         signals = StopSignals()
+        first_step = self.step + 1
         try:
             with signals:
                 while self.step < self.total_steps:
                     self.train_step()
                     last = self.step == self.total_steps
+                    if self.step == first_step and self.step % config.log_every and not last:
+                        self.show_first_reading()
                     stop = self.agreed_signal(signals) if signal_check_due(
                         self.step, last, config.log_every, self.world.distributed) else None
                     if (self.step % config.log_every == 0 or last) and not self.log_interval():
