@@ -119,3 +119,10 @@ def test_an_unknown_key_suggests_the_closest():
 def test_help_shows_the_onnx_extra_and_completion_is_on():
     assert 'pip install "gancli[onnx]"' in invoke("export", "--help").output
     assert "--install-completion" in invoke("--help").output
+
+
+def test_choice_options_list_their_choices_in_help():
+    shown = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "160"}).output
+    assert "<stop|rollback>" in shown and "<auto|fp32|bf16|fp16>" in shown
+    refused = runner.invoke(app, ["train", "--on-nan", "ignore"], env={"COLUMNS": "160"})
+    assert refused.exit_code == 2 and "'ignore' is not one of 'stop', 'rollback'" in refused.output

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gancli.cli.options import CompileOpt, CudaGraphsOpt, DeviceOpt, JsonOpt, PrecisionOpt, Tf32Opt
+from gancli.cli.options import CompileOpt, CudaGraphsOpt, DeviceOpt, JsonOpt, Precision, PrecisionOpt, Tf32Opt, choice
 
 
 def bench(
@@ -20,7 +20,7 @@ def bench(
     steps: Annotated[int, typer.Option("--steps", min=1, help="Timed steps, after the warm-up.")] = 200,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed steps first (capture and compilation happen here).")] = 10,
     device: DeviceOpt = "auto",
-    precision: PrecisionOpt = "auto",
+    precision: PrecisionOpt = Precision.auto,
     cuda_graphs: CudaGraphsOpt = None,
     compile: CompileOpt = False,
     tf32: Tf32Opt = True,
@@ -33,7 +33,7 @@ def bench(
     from gancli.training.execution import ExecutionOptions
 
     try:
-        options = ExecutionOptions(precision, cuda_graphs, compile, tf32)
+        options = ExecutionOptions(choice(precision), cuda_graphs, compile, tf32)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--precision") from None
     overrides = apply_overrides({}, set_values or [])

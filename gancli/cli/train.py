@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gancli.cli.options import CompileOpt, CudaGraphsOpt, DeviceOpt, PrecisionOpt, SeedOpt, Tf32Opt
+from gancli.cli.options import CompileOpt, CudaGraphsOpt, DeviceOpt, OnNanOpt, PrecisionOpt, SeedOpt, Tf32Opt, choice
 
 
 def train(
@@ -39,7 +39,7 @@ def train(
     checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every", help="Steps between checkpoints; a crash loses at most this many.", show_default="1000")] = None,
     keep_last: Annotated[Optional[int], typer.Option("--keep-last", help="Step-numbered checkpoints to keep; 0 keeps all.", show_default="0")] = None,
     ema_decay: Annotated[Optional[float], typer.Option("--ema-decay", help="Decay of the generator's moving average; 0 turns it off.", show_default="0.999")] = None,
-    on_nan: Annotated[Optional[str], typer.Option("--on-nan", help="When a loss or weight goes non-finite: stop, or rollback to the last checkpoint with a lower lr.", show_default="stop")] = None,
+    on_nan: OnNanOpt = None,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue the run in RUN_DIR exactly; 'auto': the run in --out if there is one.", metavar="RUN_DIR|auto")] = None,
     eval_every: Annotated[Optional[int], typer.Option("--eval-every", help="Score FID every N steps and keep checkpoints/best.safetensors; 0: never.", show_default="0")] = None,
     eval_num: Annotated[Optional[int], typer.Option("--eval-num", help="Images per FID evaluation.", show_default="5000")] = None,
@@ -62,9 +62,9 @@ def train(
     flags = {"arch": arch, "data": data, "split": split, "data_root": data_root, "download": download, "image_size": image_size,
              "channels": channels, "epochs": epochs, "steps": steps, "batch_size": batch_size, "lr": lr,
              "loss": loss, "d_steps": d_steps, "seed": seed, "device": device, "out": str(out) if out else None,
-             "checkpoint_every": checkpoint_every, "keep_last": keep_last, "ema_decay": ema_decay, "on_nan": on_nan,
+             "checkpoint_every": checkpoint_every, "keep_last": keep_last, "ema_decay": ema_decay, "on_nan": choice(on_nan),
              "eval_every": eval_every, "eval_num": eval_num, "inception": str(inception) if inception else None,
-             "precision": precision, "cuda_graphs": cuda_graphs, "compile": compile, "sync_bn": sync_bn,
+             "precision": choice(precision), "cuda_graphs": cuda_graphs, "compile": compile, "sync_bn": sync_bn,
              "tf32": tf32, "log_every": log_every, "sample_every": sample_every, "loggers": logger}
     plan = plan_run(resume, config, set_values or [], flags, overwrite)
     result = run_training(plan.config, terminal_reporter(), overwrite=plan.overwrite, resume=plan.resume)
