@@ -223,7 +223,7 @@ def test_the_discriminators_backward_fills_its_own_gradients_only():
 
 
 def test_under_data_parallelism_stop_signals_are_agreed_at_logging_steps_only():
-    from gancli.training.trainer import signal_check_due
+    from gancli.training.guards import signal_check_due
 
     assert all(signal_check_due(step, False, 50, distributed=False) for step in range(1, 120))
     due = [step for step in range(1, 121) if signal_check_due(step, step == 120, 50, distributed=True)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 from typing import Iterable
 
 import torch
@@ -48,6 +49,38 @@ class DivergenceGuard:
 
     def reset(self) -> None:
         self.first_bad_step.fill_(-1)
+
+
+def diverged(problem: str, run_dir: Path, last_checkpoint: Path | None, rolling_back: bool) -> TrainingDiverged:
+    """The error a divergence stops with, and advice that works: resume with a lower learning rate
+    from `last_checkpoint`, or, before any checkpoint, start again with one."""
+    if last_checkpoint is not None:
+        hint = "" if rolling_back else "; or train with --on-nan rollback"
+        return TrainingDiverged(f"training diverged: {problem}; stopped (the last good checkpoint, {last_checkpoint}, "
+                                f"is untouched). Resume with a lower --lr: gancli train --resume {run_dir} --lr LR{hint}")
+    return TrainingDiverged(f"training diverged: {problem}; stopped (no checkpoint was written before it). Start it "
+                            f"again with a lower --lr: gancli train --config {Path(run_dir) / 'config.yaml'} "
+                            f"--overwrite --lr LR")
+
+
+def stopped_twice(first: signal.Signals, step: int, kept: str) -> TrainingInterrupted:
+    """A second signal stops at once; `kept` says which complete checkpoint remains."""
+    return TrainingInterrupted(f"stopped at once by a second signal after {first.name}, at step {step}; "
+                               f"a checkpoint being written then was not kept; {kept}", exit_code=EXIT_CODES.get(first, 1))
+
+
+def ending_state(err: BaseException | None) -> str:
+    """How a run ended, in one word for status.json."""
+    if err is None:
+        return "finished"
+    return "interrupted" if isinstance(err, TrainingInterrupted) else \
+        "diverged" if isinstance(err, TrainingDiverged) else "failed"
+
+
+def signal_check_due(step: int, last: bool, log_every: int, distributed: bool) -> bool:
+    """Whether to look for a stop signal after `step`: every step alone; under data parallelism,
+    where agreeing on it is a host all-reduce, every `log_every` steps and at the end."""
+    return not distributed or last or step % log_every == 0
 
 
 def divergence_message(bad_step: int, checked_at: int) -> str:

@@ -43,9 +43,12 @@ from gancli.training.guards import (
     EXIT_CODES,
     DivergenceGuard,
     StopSignals,
-    TrainingDiverged,
     TrainingInterrupted,
+    diverged,
     divergence_message,
+    ending_state,
+    signal_check_due,
+    stopped_twice,
 )
 from gancli.training.reporting import Reporter
 from gancli.training.resume import ResumePoint, can_resume, check_compatible, find_resume_point, run_architecture
@@ -69,12 +72,6 @@ class RunResult:
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
-
-
-def signal_check_due(step: int, last: bool, log_every: int, distributed: bool) -> bool:
-    """Whether to look for a stop signal after `step`: every step alone; under data parallelism,
-    where agreeing on it is a host all-reduce, every `log_every` steps and at the end."""
-    return not distributed or last or step % log_every == 0
 
 
 def arch_config_for(architecture: Architecture, config: TrainConfig | dict[str, Any]) -> ArchConfig:
@@ -327,14 +324,8 @@ class Trainer:
                 and can_resume(self.run.root):
             self.roll_back(problem)
             return False
-        if can_resume(self.run.root):
-            hint = "" if self.config.on_nan == "rollback" else "; or train with --on-nan rollback"
-            raise TrainingDiverged(
-                f"training diverged: {problem}; stopped (the last good checkpoint, {self.run.last_checkpoint}, "
-                f"is untouched). Resume with a lower --lr: gancli train --resume {self.run.root} --lr LR{hint}")
-        raise TrainingDiverged(
-            f"training diverged: {problem}; stopped (no checkpoint was written before it). Start it again "
-            f"with a lower --lr: gancli train --config {self.run.config_path} --overwrite --lr LR")
+        raise diverged(problem, self.run.root, self.run.last_checkpoint if can_resume(self.run.root) else None,
+                       self.config.on_nan == "rollback")
 
     def roll_back(self, problem: str) -> None:
         optimizers = (self.training.opt_g, self.training.opt_d)
@@ -459,11 +450,9 @@ class Trainer:
 
     def record_ending(self, err: GancliError | None) -> None:
         """Write how the run ended to status.json (rank 0), then raise `err` if there is one."""
-        state = "finished" if err is None else "interrupted" if isinstance(err, TrainingInterrupted) \
-            else "diverged" if isinstance(err, TrainingDiverged) else "failed"
         if self.world.is_main:
             with contextlib.suppress(GancliError):  # a full disk must not hide the error being reported
-                self.run.write_status(state, self.step, str(err) if err else "")
+                self.run.write_status(ending_state(err), self.step, str(err) if err else "")
         if err is not None:
             raise err from None
 
@@ -475,10 +464,7 @@ class Trainer:
                    f"continue with: gancli train --resume {self.run.root}"
         except GancliError:
             kept = "no complete checkpoint was written"
-        return TrainingInterrupted(f"stopped at once by a second signal after {first.name}, at step {self.step}; "
-                                   f"a checkpoint being written then was not kept; {kept}",
-                                   exit_code=EXIT_CODES.get(first, 1))
-
+        return stopped_twice(first, self.step, kept)
 
 def train(config: TrainConfig, reporter: Reporter | None = None, overwrite: bool = False,
           resume: ResumePoint | Path | None = None, feature_extractor=None) -> RunResult:
