@@ -8,7 +8,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+from gancli.errors import GancliError
 
 
 def fsync_dir(folder: Path) -> None:
@@ -60,6 +62,19 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def write_file(path: Path, write: Callable[[Path], None]) -> Path:
+    """Make `path` by `write(temporary path)`, atomically, its folder created if need be; a failure
+    (a full disk, a read-only folder) is one `GancliError` line naming the file."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            write(tmp)
+    except OSError as err:
+        raise GancliError(f"cannot write {path}: {err.strerror or err}") from None
+    return path
 
 
 def write_text_atomic(path: Path, text: str) -> None:

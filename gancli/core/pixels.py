@@ -8,8 +8,7 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
-from gancli.core.files import atomic_path
-from gancli.errors import GancliError
+from gancli.core.files import write_file
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -38,11 +37,5 @@ def grid_image(pixels: torch.Tensor, nrow: int | None = None, padding: int = 2) 
 
 
 def save_grid(pixels: torch.Tensor, path: Path, nrow: int | None = None) -> None:
-    path = Path(path)
     image = grid_image(pixels, nrow)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            image.save(tmp, format="PNG")
-    except OSError as err:
-        raise GancliError(f"cannot write {path}: {err.strerror or err}") from None
+    write_file(path, lambda tmp: image.save(tmp, format="PNG"))

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import yaml
 
 from gancli.checkpoints.format import read_info
-from gancli.core.files import atomic_path
+from gancli.core.files import write_file
 from gancli.core.pixels import grid_image
 from gancli.errors import CheckpointError, GancliError
 from gancli.report.plots import line_plots, score_plot
@@ -148,10 +148,4 @@ def write_report(run_dir: Path, out: Path | None = None, notify: Callable[[str],
     parts += ["<h2>Config</h2>", f"<pre>{html.escape(yaml.safe_dump(config, sort_keys=False))}</pre>"]
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>gancli run {html.escape(run.root.name)}"
             f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out) as tmp:
-            tmp.write_text(page, encoding="utf-8")
-    except OSError as err:
-        raise GancliError(f"cannot write {out}: {err.strerror or err}") from None
-    return out
+    return write_file(out, lambda tmp: tmp.write_text(page, encoding="utf-8"))
