@@ -126,3 +126,15 @@ def test_choice_options_list_their_choices_in_help():
     assert "<stop|rollback>" in shown and "<auto|fp32|bf16|fp16>" in shown
     refused = runner.invoke(app, ["train", "--on-nan", "ignore"], env={"COLUMNS": "160"})
     assert refused.exit_code == 2 and "'ignore' is not one of 'stop', 'rollback'" in refused.output
+
+
+def test_command_line_mistakes_are_one_line_with_exit_code_2():
+    for args, message in ((["train", "--steps", "abc"], "Invalid value for '--steps'"),
+                          (["trian"], "No such command 'trian'. Did you mean 'train'?"),
+                          (["train", "--sample-evry", "3"], "No such option: --sample-evry"),
+                          (["sample"], "Missing argument 'checkpoint'."),
+                          (["bench", "--set", "steps=3"], "bench takes model.KEY=VALUE only")):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
+        assert message in result.output and "--help)" in result.output

@@ -22,6 +22,17 @@ def debug_enabled(ctx: typer.Context | None = None) -> bool:
 
 
 ROOT_FLAGS = ("--debug", "--no-plugins")  # accepted after the command's name too
+# Click's UsageError, as the installed Typer ships it (its own copy of Click, or Click itself):
+# reached through Typer's public BadParameter, which derives from it.
+UsageError = next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == "UsageError")
+
+
+def usage_error(err) -> None:
+    """A mistake on the command line as one line, like every other error, and Click's exit code 2."""
+    command = err.ctx.command_path if err.ctx is not None else "gancli"
+    message = " ".join(err.format_message().split())
+    typer.echo(f"Error: {message} (see {command} --help)", err=True)
+    raise typer.Exit(err.exit_code) from None
 
 
 class GancliGroup(TyperGroup):
@@ -30,11 +41,16 @@ class GancliGroup(TyperGroup):
         end = args.index("--") if "--" in args else len(args)
         moved = [arg for arg in args[:end] if arg in ROOT_FLAGS]
         kept = [arg for arg in args[:end] if arg not in ROOT_FLAGS]
-        return super().parse_args(ctx, moved + kept + args[end:])
+        try:
+            return super().parse_args(ctx, moved + kept + args[end:])
+        except UsageError as err:
+            usage_error(err)
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except UsageError as err:  # a command's own flags: a wrong value, an unknown option
+            usage_error(err)
         except GancliError as err:
             if debug_enabled(ctx):
                 raise
