@@ -20,6 +20,7 @@ class Loggers:
     """Every logger of one run, called together; the ones asked for plus those always on."""
 
     def __init__(self, names: Iterable[str] = ()):
+        self.opened = False
         self.members: list[Logger] = []
         for name in dict.fromkeys([*ALWAYS, *names]):
             logger_class = loggers.get(name)
@@ -30,6 +31,7 @@ class Loggers:
     def open(self, run_dir: Path, config: dict[str, Any], first_step: int = 0) -> "Loggers":
         for member in self.members:
             member.open(run_dir, config, first_step)
+        self.opened = True
         return self
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
@@ -41,9 +43,11 @@ class Loggers:
             member.image(step, name, grid)
 
     def close(self) -> None:
-        members, self.members = self.members, []  # once, however many times a run ends
-        for member in members:
-            member.close()
+        """Close every member once, however many times a run ends; `open` may start them again."""
+        if self.opened:
+            self.opened = False
+            for member in self.members:
+                member.close()
 
 
 __all__ = ["ALWAYS", "Logger", "Loggers", "loggers"]

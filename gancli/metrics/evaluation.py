@@ -56,11 +56,12 @@ def generated_pixels(generator: nn.Module, sample_latent: Callable[..., torch.Te
                      progress: Progress | None = None) -> torch.Tensor:
     """`num` uint8 images from `generator`, its latents drawn on the CPU from `seed`."""
     latents = sample_latent(num, generator=torch.Generator().manual_seed(seed))
-    batches = []
+    batches, done = [], 0
     for batch in images_from_latents(generator, latents, device, batch_size):
         batches.append(batch)
+        done += batch.shape[0]
         if progress is not None:
-            progress("generating", sum(b.shape[0] for b in batches), num)
+            progress("generating", done, num)
     return torch.cat(batches)
 
 

@@ -47,11 +47,12 @@ class FeatureExtractor:
         hears of each batch."""
         if pixels.dtype != torch.uint8:
             raise TypeError(f"features are computed from uint8 images, got {pixels.dtype}")
-        chunks = []
+        chunks, done = [], 0
         for batch in pixels.split(self.batch_size):
             chunks.append(self.network(self.preprocess(batch)).reshape(batch.shape[0], -1).float().cpu())
+            done += batch.shape[0]
             if progress is not None:
-                progress(sum(chunk.shape[0] for chunk in chunks), pixels.shape[0])
+                progress(done, pixels.shape[0])
         return torch.cat(chunks)
 
 

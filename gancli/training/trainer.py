@@ -87,7 +87,7 @@ class Trainer:
     """Everything one run needs, built from its config; `run_loop()` trains it."""
 
     def __init__(self, config: TrainConfig, reporter: Reporter | None = None, overwrite: bool = False,
-                 resume: ResumePoint | None = None, feature_extractor=None, world: World | None = None):
+                 resume: ResumePoint | Path | None = None, feature_extractor=None, world: World | None = None):
         self.config = config
         # Under torchrun every rank builds the same Trainer; rank 0 alone reports and writes.
         self.world = world or World(device=resolve_device(config.device))
@@ -95,8 +95,8 @@ class Trainer:
         self.device = self.world.device
         if resume is None:
             out = Path(self.world.share_text(config.out or str(default_run_dir(config.arch, config.data))))
-        else:
-            out = resume.run_dir
+        else:  # the folder alone: what it holds is read once it is locked
+            out = Path(resume.run_dir if isinstance(resume, ResumePoint) else resume)
         self.config = dataclasses.replace(config, out=str(out))
         self.lock = RunLock(out)
         self.loggers = Loggers()  # opened once the run folder is ready
@@ -185,7 +185,7 @@ class Trainer:
     def open_loggers(self) -> None:
         """Start (or, after a rollback, restart) the loggers at the run's step; rank 0 only."""
         self.loggers.close()
-        self.loggers = Loggers(self.config.loggers).open(self.run.root, self.config.to_dict(), self.step)
+        self.loggers.open(self.run.root, self.config.to_dict(), self.step)
 
     def close(self) -> None:
         """Flush the loggers and the timelapse and let the run folder go, for another process to write."""
@@ -471,8 +471,6 @@ def train(config: TrainConfig, reporter: Reporter | None = None, overwrite: bool
     """Train as `config` says and return where the run went; `resume` continues a run folder
     (or a `ResumePoint` found in one) exactly where its newest checkpoint left it;
     `feature_extractor` replaces the FID network of `eval_every` (a small stand-in, or another)."""
-    if resume is not None and not isinstance(resume, ResumePoint):
-        resume = find_resume_point(Path(resume))
     device = resolve_device(config.device)
     use_device(device)
     world = join(device, config.sync_bn)
