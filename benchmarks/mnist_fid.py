@@ -124,7 +124,7 @@ def train_reference(pixels: torch.Tensor, steps: int, seed: int, device: torch.d
     opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     batches = DeviceBatches(pixels.to(device), batch_size, seed)
     for step in range(steps):
-        real = batches.next()
+        real = batches.next().images
         n = real.shape[0]
         # (1) Update D: maximise log(D(x)) + log(1 - D(G(z)))
         net_d.zero_grad()

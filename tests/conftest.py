@@ -12,6 +12,7 @@ try:  # for tests that read pyproject.toml
 except ImportError:  # Python 3.10: the same parser, from PyPI
     import tomli as tomllib  # noqa: F401
 
+from gancli.checkpoints.format import read_tensors
 from gancli.config import TrainConfig
 from gancli.training.reporting import Reporter
 from gancli.training.trainer import train
@@ -27,11 +28,26 @@ def tiny_config(out: Path, **overrides) -> TrainConfig:
     return TrainConfig(**values)
 
 
+def assert_same_tensors(a: Path, b: Path) -> None:
+    """The two safetensors files hold the same tensors, bit for bit."""
+    first, second = read_tensors(a), read_tensors(b)
+    assert sorted(first) == sorted(second)
+    for name in first:
+        assert torch.equal(first[name], second[name]), name
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """A finished 4-step run; tests must not modify it."""
     out = tmp_path_factory.mktemp("runs") / "tiny"
     return train(tiny_config(out), reporter=Reporter())
+
+
+@pytest.fixture(scope="session")
+def conditional_run(tmp_path_factory):
+    """A finished 4-step class-conditional run on the labelled digits; tests must not modify it."""
+    out = tmp_path_factory.mktemp("runs") / "conditional"
+    return train(tiny_config(out, conditional=True), reporter=Reporter())
 
 
 @pytest.fixture(autouse=True)

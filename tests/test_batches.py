@@ -18,7 +18,7 @@ def image_numbers(batch):
 
 
 def epoch_of(batches):
-    return [n for _ in range(batches.steps_per_epoch) for n in image_numbers(batches.next())]
+    return [n for _ in range(batches.steps_per_epoch) for n in image_numbers(batches.next().images)]
 
 
 @pytest.mark.parametrize("make", [
@@ -47,3 +47,33 @@ def test_the_memory_budget_picks_resident_or_streamed():
     streamed = make_batches(pixels, 8, 0, torch.device("cpu"), budget_mb=0, workers=0, notify=told.append)
     assert isinstance(streamed, StreamedBatches) and "data_budget_mb" in told[0]
     assert sorted(epoch_of(streamed)) == list(range(40))
+
+
+PAIRED = [
+    lambda pixels, labels, rank, ranks: DeviceBatches(pixels, 10, seed=3, rank=rank, ranks=ranks, labels=labels),
+    lambda pixels, labels, rank, ranks: StreamedBatches(pixels, 10, seed=3, device=torch.device("cpu"), workers=1,
+                                                        rank=rank, ranks=ranks, labels=labels),
+]
+
+
+@pytest.mark.parametrize("make", PAIRED, ids=["device", "streamed"])
+def test_labels_stay_paired_with_their_images_on_every_rank(make):
+    # Image i has label (i * 7) % 10: a batch whose labels are gathered apart from its images shows it.
+    pixels = numbered_images(50)
+    labels = (torch.arange(50) * 7 % 10).to(torch.uint8)
+    seen = []
+    for rank in range(2):  # two data-parallel ranks share each global batch of 10
+        batches = make(pixels, labels, rank, 2)
+        for _ in range(7):  # across an epoch's end
+            batch = batches.next()
+            numbers = image_numbers(batch.images)
+            assert batch.labels.dtype == torch.int64 and batch.labels.shape == (5,)
+            assert batch.labels.tolist() == [n * 7 % 10 for n in numbers]
+            seen.append(numbers)
+    # The ranks' shares of a global batch are disjoint halves of it.
+    for step in range(7):
+        assert not set(seen[step]) & set(seen[7 + step])
+
+
+def test_an_unconditional_batch_has_no_labels():
+    assert DeviceBatches(numbered_images(20), 10, seed=0).next().labels is None

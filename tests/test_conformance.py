@@ -1,5 +1,7 @@
 """Each conformance kit catches the broken promise it is there for, as a ConformanceError."""
 
+import re
+
 import pytest
 from conftest import TINY_MODEL
 
@@ -10,6 +12,8 @@ from torch import nn
 from gancli.architectures.dcgan import DCGAN
 
 class Unbounded(DCGAN):
+    conditional = False
+
     def build(self, shape, config):
         generator, discriminator = super().build(shape, config)
         for name, module in generator.named_modules():
@@ -26,6 +30,8 @@ import dataclasses, torch
 from gancli.architectures.dcgan import DCGAN
 
 class RandomWidth(DCGAN):
+    conditional = False
+
     def build(self, shape, config):
         width = int(torch.randint(2, 6, ()).item()) * 8
         return super().build(shape, dataclasses.replace(config, d_channels=width))
@@ -34,15 +40,50 @@ random_width = RandomWidth()
 """
 
 
+IGNORES_LABELS = """
+import torch
+from torch import nn
+from gancli.architectures.dcgan import DCGAN
+
+class Unlabelled(nn.Module):
+    def __init__(self, network):
+        super().__init__()
+        self.network = network
+
+    def forward(self, x, labels=None):
+        return self.network(x)
+
+class IgnoresLabels(DCGAN):
+    def build(self, shape, config, classes=0):
+        generator, discriminator = super().build(shape, config)
+        if not classes:
+            return generator, discriminator
+        return Unlabelled(generator), Unlabelled(discriminator)
+
+ignores_labels = IgnoresLabels()
+"""
+
+NO_CLASSES = """
+from gancli.architectures.dcgan import DCGAN
+
+class NoClasses(DCGAN):
+    def build(self, shape, config):
+        return super().build(shape, config)
+
+no_classes = NoClasses()
+"""
+
+
 @pytest.mark.parametrize("module, name, message", [
     (UNBOUNDED, "unbounded", "the generator's output is not bounded to [-1, 1]"),
     (RANDOM_WIDTH, "random_width", "construction must not depend on random numbers"),
+    (IGNORES_LABELS, "ignores_labels", "the conditional generator makes the same images whatever the labels"),
+    (NO_CLASSES, "no_classes", "declares `conditional` but build(shape, config, classes=...) fails"),
 ])
-def test_the_architecture_kit_catches_unbounded_output_and_random_construction(install_package, module, name,
-                                                                                  message):
+def test_the_architecture_kit_catches_broken_promises(install_package, module, name, message):
     install_package("odd-arch", {"gancli.architectures": {name: f"odd_arch_{name}:{name}"}},
                     modules={f"odd_arch_{name}": module})
-    with pytest.raises(ConformanceError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ConformanceError, match=re.escape(message)):
         check_architecture(name, hparams=TINY_MODEL)
 
 

@@ -15,6 +15,7 @@ import torch
 from conftest import tomllib
 
 from gancli.checkpoints.state import TrainingState, optimizer_state, restore_optimizer
+from gancli.training.batches import RealBatch
 from gancli.training.execution import Execution, ExecutionOptions, configure_backends, resolve_execution
 from gancli.training.graph import CudaCalls, GraphedStep
 
@@ -98,7 +99,7 @@ def test_a_failed_capture_names_the_error_inside_the_step_puts_the_stream_back_a
 
     graph_step = graphed(cuda, step, messages)
     for _ in range(3):
-        graph_step([torch.ones(1)])
+        graph_step([RealBatch(torch.ones(1))])
     assert messages == ["CUDA graph capture failed (RuntimeError: the step read a value back to the host "
                         "(.item())); training eagerly"]
     assert graph_step.eager and not graph_step.captured
@@ -110,7 +111,7 @@ def test_a_failed_replay_falls_back_to_eager_with_one_line():
     cuda, messages = StandInCuda(replay_error=RuntimeError("CUDA error: an illegal memory access")), []
     graph_step = graphed(cuda, lambda batches: torch.zeros(4), messages)
     for _ in range(4):
-        graph_step([torch.ones(1)])
+        graph_step([RealBatch(torch.ones(1))])
     assert cuda.replays == 1 and graph_step.eager
     assert messages == ["CUDA graph replay failed (RuntimeError: CUDA error: an illegal memory access); "
                         "training eagerly"]
@@ -120,7 +121,7 @@ def test_a_capture_replays_and_runs_in_thread_local_mode(monkeypatch):
     cuda, messages = StandInCuda(), []
     graph_step = graphed(cuda, lambda batches: torch.zeros(4), messages)
     for _ in range(4):
-        graph_step([torch.ones(1)])
+        graph_step([RealBatch(torch.ones(1))])
     assert graph_step.captured and cuda.replays == 3 and not messages  # the capturing call replays too
 
     recorded = {}
@@ -217,7 +218,7 @@ def test_the_discriminators_backward_fills_its_own_gradients_only():
 
     step = GANStep(generator, discriminator, WassersteinGP(), torch.optim.Adam(generator.parameters()),
                    torch.optim.Adam(discriminator.parameters()), lambda n: torch.randn(n, 4), [penalty])
-    step([torch.rand(5, 3, 2, 2)])
+    step([RealBatch(torch.rand(5, 3, 2, 2))])
     assert seen and seen[0].grad is None  # no work, and no memory, for a gradient nobody reads
     assert all(p.grad is not None for p in discriminator.parameters())
 
@@ -228,3 +229,19 @@ def test_under_data_parallelism_stop_signals_are_agreed_at_logging_steps_only():
     assert all(signal_check_due(step, False, 50, distributed=False) for step in range(1, 120))
     due = [step for step in range(1, 121) if signal_check_due(step, step == 120, 50, distributed=True)]
     assert due == [50, 100, 120]
+
+
+def test_a_captured_step_takes_each_new_batchs_labels_with_its_images():
+    cuda, messages, seen = StandInCuda(), [], []
+
+    def step(batches):  # what the graph reads: the static buffers it was captured with
+        seen.append(batches)
+        return torch.zeros(4)
+
+    graph_step = graphed(cuda, step, messages)
+    for value in range(4):  # warm-up, capture (and its replay), then two replays
+        graph_step([RealBatch(torch.full((2, 1, 2, 2), float(value)), torch.tensor([value, value + 1]))])
+    static = graph_step.static_real[0]
+    assert graph_step.captured and seen[-1][0] is static  # the capture ran on the static buffers
+    assert static.labels.tolist() == [3, 4] and bool((static.images == 3).all())  # the last batch, copied in
+    assert not messages

@@ -96,6 +96,30 @@ def test_folder_reads_png_and_jpeg_of_mixed_sizes_and_skips_bad_files(tmp_path):
     assert any("skipped 2 files that are unreadable, not images" in line for line in told)
 
 
+def test_a_folder_of_class_subfolders_is_labelled_by_them_and_the_cache_keeps_the_names(tmp_path):
+    root = tmp_path / "pets"
+    for name, colour in (("dog", (0, 0, 255)), ("cat", (255, 0, 0))):
+        (root / name).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (20, 24), colour).save(root / name / f"{i}.png")
+    (root / "cat" / "broken.png").write_bytes(b"not a png")  # skipped, and so is its label
+    for attempt in ("decoded", "cached"):
+        images = load("folder", root, "train", image_size=16)
+        assert images.classes == ("cat", "dog"), attempt
+        reds = images.pixels[:, 0].float().mean(dim=(1, 2)) > 127
+        assert images.labels.tolist() == [0, 0, 1, 1] and reds.tolist() == [True, True, False, False], attempt
+    Image.new("RGB", (16, 16)).save(root / "loose.png")  # an image in the root: no classes at all
+    unlabelled = load("folder", root, "train", image_size=16)
+    assert unlabelled.labels is None and unlabelled.classes is None and len(unlabelled) == 5
+
+
+def test_every_labelled_dataset_names_its_classes(tmp_path):
+    from gancli.datasets.loading import load_images
+    write_mnist(tmp_path, folder="FashionMNIST", split="test", count=3)
+    assert load_images("fashion-mnist", "test", tmp_path, download=False).classes[:2] == ("T-shirt/top", "Trouser")
+    assert load_images("synthetic", "test").classes == tuple("0123456789")
+
+
 def test_an_empty_folder_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.txt").write_text("no images here")

@@ -22,7 +22,7 @@ def test_eval_command_scores_a_checkpoint_and_reuses_real_features(tiny_run, tmp
     network = tmp_path / "standin.pt"
     torch.jit.script(StandInFeatures()).save(str(network))
     args = ["eval", str(tiny_run.last_checkpoint), "--data", "synthetic", "--split", "test", "--num", "40",
-            "--num-real", "40", "--inception", str(network), "--device", "cpu", "--json"]
+            "--num-real", "40", "--metrics", "fid,kid,pr", "--inception", str(network), "--device", "cpu", "--json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -31,7 +31,7 @@ def test_eval_command_scores_a_checkpoint_and_reuses_real_features(tiny_run, tmp
     assert 0 <= report["precision"] <= 1 and 0 <= report["recall"] <= 1
     assert not report["real_features_cached"]
 
-    again = runner.invoke(app, args[:-1] + ["--metrics", "fid"])
+    again = runner.invoke(app, [a if a != "fid,kid,pr" else "fid" for a in args[:-1]])
     assert again.exit_code == 0, again.output
     assert "real features from the cache" in again.output and "KID" not in again.output
     fid_line = next(line for line in again.output.splitlines() if line.strip().startswith("FID"))
@@ -116,7 +116,8 @@ def test_eval_reports_its_progress_stage_by_stage_and_the_cli_draws_bars(tiny_ru
 
     heard = []
     evaluate(tiny_run.last_checkpoint, data="synthetic", split="test", num=150, num_real=130, batch_size=64,
-             extractor=standin_extractor, cache_folder=tmp_path / "cache", progress=lambda *a: heard.append(a))
+             metrics=("fid", "kid", "pr"), extractor=standin_extractor, cache_folder=tmp_path / "cache",
+             progress=lambda *a: heard.append(a))
     finals = {stage: (done, total) for stage, done, total in heard}
     assert finals == {"real images' features": (130, 130), "generating": (150, 150),
                       "generated images' features": (150, 150)}
@@ -126,3 +127,59 @@ def test_eval_reports_its_progress_stage_by_stage_and_the_cli_draws_bars(tiny_ru
     with StageBars(Console(file=screen, force_terminal=True, width=80)) as bars:
         bars("generating", 50, 100)
     assert "generating" in screen.getvalue() and "50/100" in screen.getvalue()
+
+
+@pytest.fixture
+def quick_classifier(monkeypatch):
+    """Classifiers trained for a few batches only: these tests check plumbing, not accuracy."""
+    from gancli.metrics import classifier
+    monkeypatch.setattr(classifier, "MIN_STEPS", 0)
+    monkeypatch.setattr(classifier, "EPOCHS", 1)
+
+
+def test_eval_auto_adds_the_classifier_measures_and_cas_for_a_conditional_checkpoint(
+        conditional_run, tmp_path, standin_extractor, quick_classifier):
+    heard = []
+    report = evaluate(conditional_run.last_checkpoint, split="test", num=60, device="cpu", extractor=standin_extractor,
+                      cache_folder=tmp_path / "cache", progress=lambda *a: heard.append(a))
+    assert report["metrics"] == ["fid", "kid", "pr", "classifier", "cas"]
+    for key in ("fid", "recognisable", "classes_covered", "class_kl", "conditional_accuracy", "classifier_accuracy",
+                "cas", "cas_real", "cas_ratio"):
+        assert key in report, key
+    assert report["classes"] == 10 and 0 <= report["conditional_accuracy"] <= 1
+    assert report["classifier_heldout"] == 200 and not report["classifier_cached"]  # a tenth of the 2,000 images
+    stages = {stage for stage, _, _ in heard}
+    assert {"training the classifier", "training on generated images", "generating"} <= stages
+
+    result = runner.invoke(app, ["eval", str(conditional_run.last_checkpoint), "--split", "test", "--num", "60",
+                                 "--metrics", "classifier", "--device", "cpu"],
+                           env={"GANCLI_CACHE": str(tmp_path / "cache")})
+    assert result.exit_code == 0, result.output
+    assert "classes covered" in result.output and "conditional accuracy" in result.output
+    assert "held-out real images it never trained on" in result.output and "FID" not in result.output
+
+
+def test_classifier_measures_need_labels_and_cas_needs_a_conditional_checkpoint(tiny_run, tmp_path):
+    result = runner.invoke(app, ["eval", str(tiny_run.last_checkpoint), "--split", "test", "--num", "8",
+                                 "--metrics", "cas", "--device", "cpu"])
+    assert result.exit_code == 1 and "cas trains on generated images of known classes" in result.output
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    from PIL import Image
+    for i in range(3):
+        Image.new("RGB", (32, 32), (80 * i, 10, 10)).save(folder / f"{i}.png")
+    result = runner.invoke(app, ["eval", str(tiny_run.last_checkpoint), "--data", f"folder:{folder}", "--num", "8",
+                                 "--metrics", "classifier", "--device", "cpu"])
+    assert result.exit_code == 1 and "need class labels" in result.output and "Traceback" not in result.output
+
+
+def test_training_can_score_with_the_classifier_alone(tmp_path, monkeypatch, quick_classifier):
+    monkeypatch.setenv("GANCLI_CACHE", str(tmp_path / "cache"))
+    config = tiny_config(tmp_path / "run", steps=4, eval_every=2, eval_num=40, conditional=True,
+                         eval_metrics=["classifier"])
+    result = train(config, reporter=Reporter())
+    scores = [json.loads(line) for line in (result.out / "metrics.jsonl").read_text().splitlines()
+              if '"recognisable"' in line]
+    assert [r["step"] for r in scores] == [2, 4]
+    assert all("conditional_accuracy" in r and "fid" not in r for r in scores)
+    assert not (result.out / "checkpoints" / "best.safetensors").exists()  # kept by FID only

@@ -11,7 +11,7 @@ from gancli.architectures import architectures
 from gancli.cli import app
 from gancli.core.shapes import ImageShape
 from gancli.losses import GANLoss, NonSaturatingBCE, make_loss
-from gancli.training.batches import DeviceBatches
+from gancli.training.batches import DeviceBatches, RealBatch
 from gancli.training.build import build_training
 from gancli.training.execution import Execution, ExecutionOptions, resolve_execution
 from gancli.training.reporting import Reporter
@@ -123,9 +123,9 @@ def test_a_separable_loss_never_holds_d_activations_for_real_and_fake_at_once():
     for name, loss in (("one pass", CoupledBCE()), ("two passes", make_loss("bce", 0.1))):
         training = build_training(architecture, arch_config, SHAPE, loss, plain(CPU), seed=0)
         weights = [*training.generator.parameters(), *training.discriminator.parameters()]
-        peaks[name] = peak_saved_activation_bytes(training.update, [real], weights)
-    one_d_pass = peak_saved_activation_bytes(lambda batches: training.discriminator(batches[0]).sum().backward(),
-                                             [real], [*weights, real])
+        peaks[name] = peak_saved_activation_bytes(training.update, [RealBatch(real)], weights)
+    one_d_pass = peak_saved_activation_bytes(lambda batches: training.discriminator(batches[0].images).sum().backward(),
+                                             [RealBatch(real)], [*weights, real])
     # Held at the peak: G's activations and D's on one batch (two passes) or on both (one pass).
     assert peaks["one pass"] - peaks["two passes"] >= 0.9 * one_d_pass, (peaks, one_d_pass)
 

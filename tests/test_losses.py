@@ -7,6 +7,7 @@ from conftest import tiny_config
 from gancli.checkpoints.format import read_info
 from gancli.errors import RegistryError
 from gancli.losses import losses, make_loss
+from gancli.training.batches import RealBatch
 from gancli.training.reporting import Reporter
 from gancli.training.step import GANStep
 from gancli.training.trainer import train
@@ -104,5 +105,5 @@ def test_d_real_and_d_fake_are_probabilities_for_bce_and_raw_scores_for_critics(
     step = GANStep(generator, critic, make_loss(name, smooth=0.1),
                    torch.optim.SGD(generator.parameters(), lr=0.0), torch.optim.SGD(critic.parameters(), lr=0.0),
                    sample_latent=lambda n: torch.randn(n, 4))
-    _, _, d_real, d_fake = step([torch.randn(5, 12)]).tolist()
+    _, _, d_real, d_fake = step([RealBatch(torch.randn(5, 12))]).tolist()
     assert d_real == pytest.approx(logged) and d_fake == pytest.approx(logged)

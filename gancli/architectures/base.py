@@ -4,8 +4,8 @@ An architecture is an `Architecture` instance (or subclass) published under the 
 group `gancli.architectures`. It provides a typed config of hyperparameters (`config_class`, an
 `ArchConfig` subclass, which holds the latent size and the optimiser settings), a builder from
 image shape and config to (generator, discriminator), its default loss, the number of
-discriminator updates per generator update, the image sizes it is made for, and optionally
-penalties added to the discriminator's loss. In return gancli gives it the training loop,
+discriminator updates per generator update, the image sizes it is made for, whether it can be
+class-conditional, and optionally penalties added to the discriminator's loss. In return gancli gives it the training loop,
 checkpoints that record its package and version, sampling from a checkpoint alone, `inspect`,
 and a line in `gancli list`. docs/plugins.md spells the contract out; `gancli.testing.
 check_architecture` checks it.
@@ -60,6 +60,10 @@ class Architecture(ABC):
     image_sizes: tuple[int, ...] = ()
     #: One line for `gancli list`.
     description: str = ""
+    #: True when `build(shape, config, classes=K)` makes a class-conditional pair: the generator
+    #: called as `G(z, labels)`, the discriminator as `D(images, labels)`, labels int64 (N,) in
+    #: [0, K). gancli passes `classes` only to architectures that declare it (`--conditional`).
+    conditional: bool = False
 
     def make_config(self, values: Mapping[str, Any] | None = None) -> ArchConfig:
         """The hyperparameters: defaults overridden by `values`, every key checked."""
@@ -72,16 +76,18 @@ class Architecture(ABC):
         """Raise ValueError naming the problem when `shape` cannot be built."""
 
     @abstractmethod
-    def build(self, shape: ImageShape, config: ArchConfig) -> tuple[nn.Module, nn.Module]:
+    def build(self, shape: ImageShape, config: ArchConfig, classes: int = 0) -> tuple[nn.Module, nn.Module]:
         """A fresh (generator, discriminator), initialised.
 
         The generator maps a latent batch (N, latent_dim) to images (N, C, H, W) in [-1, 1];
-        the discriminator maps images to logits of shape (N,) or (N, 1).
+        the discriminator maps images to logits of shape (N,) or (N, 1). With `classes` > 0
+        (asked only of a `conditional` architecture) both also take the batch's labels.
         """
 
     def penalties(self, config: ArchConfig) -> list[Penalty]:
         """Terms added to the discriminator's loss at every update, each called as
-        `penalty(discriminator, real, fake)`; none by default. The loss's own penalties (the
+        `penalty(discriminator, real, fake)`, the discriminator bound to the batch's labels when
+        the run is conditional; none by default. The loss's own penalties (the
         gradient penalty of `wgan-gp`) are added as well."""
         return []
 
@@ -89,3 +95,16 @@ class Architecture(ABC):
                       device: torch.device | str = "cpu") -> torch.Tensor:
         """Latent vectors for `n` images; N(0, 1) unless an architecture says otherwise."""
         return torch.randn(n, config.latent_dim, generator=generator, device=device)
+
+
+def build_networks(architecture: Architecture, shape: ImageShape, config: ArchConfig,
+                   classes: int = 0) -> tuple[nn.Module, nn.Module]:
+    """The architecture's (generator, discriminator), class-conditional when `classes` > 0.
+
+    `classes` is passed only when it is asked for, so an architecture written before
+    conditioning existed builds as it always did; one that cannot condition raises ValueError."""
+    if not classes:
+        return architecture.build(shape, config)
+    if not architecture.conditional:
+        raise ValueError("it is not class-conditional (its `conditional` is False)")
+    return architecture.build(shape, config, classes=classes)

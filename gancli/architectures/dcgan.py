@@ -4,6 +4,10 @@ For 32x32x3 (SVHN) the generator goes 100 -> 4x4x512 -> 8x8x256 -> 16x16x128 -> 
 discriminator 32x32x3 -> 16x16x64 -> 8x8x128 -> 4x4x256 -> 1 logit. The number of stride-2 layers
 is the number of times the image side halves (evenly) while staying at least 4: three for 32,
 two for MNIST's 28 (starting at 7x7), four for 64.
+
+Conditional (`classes` > 0): the generator's dense layer takes the latent joined to a learned
+embedding of the label, of the latent's size; the discriminator adds a projection of the label
+onto its last features to its logit (see `gancli.architectures.conditioning`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from gancli.architectures.base import ArchConfig, Architecture
+from gancli.architectures.conditioning import LabelledLatent, Projection
 from gancli.core.shapes import ImageShape
 
 
@@ -57,12 +62,14 @@ def down_conv(in_channels: int, out_channels: int, bias: bool) -> nn.Conv2d:
 
 
 class Generator(nn.Module):
-    def __init__(self, shape: ImageShape, config: DCGANConfig):
+    def __init__(self, shape: ImageShape, config: DCGANConfig, classes: int = 0):
         super().__init__()
         layers = upsampling_layers(shape.height, shape.width)
         self.start = (config.g_channels, shape.height >> layers, shape.width >> layers)
         channels = [config.g_channels >> i for i in range(layers)] + [shape.channels]
-        self.project = nn.Linear(config.latent_dim, self.start[0] * self.start[1] * self.start[2], bias=False)
+        self.label = LabelledLatent(classes, config.latent_dim) if classes else None
+        inputs = config.latent_dim * (2 if classes else 1)
+        self.project = nn.Linear(inputs, self.start[0] * self.start[1] * self.start[2], bias=False)
         self.project_norm = nn.BatchNorm2d(channels[0])
         blocks = []
         for i in range(layers):
@@ -71,14 +78,16 @@ class Generator(nn.Module):
             blocks.append(nn.Tanh() if last else nn.Sequential(nn.BatchNorm2d(channels[i + 1]), nn.ReLU(True)))
         self.blocks = nn.Sequential(*blocks)
 
-    def forward(self, z):
+    def forward(self, z, labels=None):
+        if self.label is not None:
+            z = self.label(z, labels)
         x = self.project(z).view(-1, *self.start)      # 512 x 4 x 4 for 32x32
         x = nn.functional.relu(self.project_norm(x))
         return self.blocks(x)                           # C x H x W, in [-1, 1]
 
 
 class Discriminator(nn.Module):
-    def __init__(self, shape: ImageShape, config: DCGANConfig):
+    def __init__(self, shape: ImageShape, config: DCGANConfig, classes: int = 0):
         super().__init__()
         layers = upsampling_layers(shape.height, shape.width)
         channels = [shape.channels] + [config.d_channels << i for i in range(layers)]
@@ -92,10 +101,14 @@ class Discriminator(nn.Module):
         self.blocks = nn.Sequential(*blocks)            # 256 x 4 x 4 for 32x32
         side_h, side_w = shape.height >> layers, shape.width >> layers
         self.classify = nn.Linear(channels[-1] * side_h * side_w, 1)
+        self.projection = Projection(classes, channels[-1] * side_h * side_w) if classes else None
 
-    def forward(self, images):
-        features = self.blocks(images)
-        return self.classify(features.flatten(1)).squeeze(1)   # one logit per image
+    def forward(self, images, labels=None):
+        features = self.blocks(images).flatten(1)
+        logits = self.classify(features).squeeze(1)     # one logit per image
+        if self.projection is not None:
+            logits = logits + self.projection(features, labels)
+        return logits
 
 
 class DCGAN(Architecture):
@@ -104,17 +117,18 @@ class DCGAN(Architecture):
     d_steps = 1
     image_sizes = (16, 28, 32, 64)  # any side that halves evenly to >= 4 builds
     description = "the seed's DCGAN: 5x5 stride-2 convolutions, batch norm, BCE with label smoothing"
+    conditional = True
 
     def check_shape(self, shape: ImageShape) -> None:
         if upsampling_layers(shape.height, shape.width) < 1:
             raise ValueError(f"DCGAN needs an image side that halves at least once to >= 4, got {shape}")
 
-    def build(self, shape: ImageShape, config: DCGANConfig) -> tuple[nn.Module, nn.Module]:
+    def build(self, shape: ImageShape, config: DCGANConfig, classes: int = 0) -> tuple[nn.Module, nn.Module]:
         self.check_shape(shape)
         layers = upsampling_layers(shape.height, shape.width)
         if config.g_channels >> (layers - 1) < 1:
             raise ValueError(f"g_channels={config.g_channels} is too small for {layers} layers")
-        generator, discriminator = Generator(shape, config), Discriminator(shape, config)
+        generator, discriminator = Generator(shape, config, classes), Discriminator(shape, config, classes)
         generator.apply(init_weights)
         discriminator.apply(init_weights)
         return generator, discriminator

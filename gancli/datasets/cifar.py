@@ -31,6 +31,7 @@ class CIFAR10Photos(FileDataset):
     description = "photos of 10 object classes (50,000 train, 10,000 test)"
     native_shape = ImageShape(3, 32, 32)
     splits = ("train", "test")
+    class_names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
     def resources(self, split: str) -> list[Resource]:
         # torchvision's reader checks every batch and the meta file, whichever split is read.

@@ -1,7 +1,9 @@
 """`folder`: every image under a directory (recursively, so an `ImageFolder` layout works too).
 
-Images are made RGB, resized so the shorter side is `--image-size` (default 64) and centre
-cropped. Files Pillow cannot read (corrupt, or not images at all) are skipped and counted, and so
+When every image sits in a subfolder of the root (`ROOT/cat/1.jpg`, `ROOT/dog/2.png`), as in
+torchvision's `ImageFolder`, each top-level subfolder is a class, named after it, in sorted order;
+with any image directly in the root the dataset is unlabelled. Images are made RGB, resized so
+the shorter side is `--image-size` (default 64) and centre cropped. Files Pillow cannot read (corrupt, or not images at all) are skipped and counted, and so
 are images too large or too thin to resize within bounded memory, told from the file's header
 before any pixel is decoded.
 The decoded tensor is cached in `<folder>/.gancli-cache/`, keyed by every file's size and mtime.
@@ -66,10 +68,11 @@ class ImageDirectory(DatasetSource):
                              lambda: self.decode(root, files, size, notify), f"folder {root}", notify)
 
     def decode(self, root: Path, files: list[Path], size: int, notify) -> Images:
-        images, skipped = [], 0
+        images, kept, skipped = [], [], 0
         for path in files:
             try:
                 images.append(read_square(path, size))
+                kept.append(path)
             except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
                 skipped += 1
         if skipped:
@@ -78,7 +81,18 @@ class ImageDirectory(DatasetSource):
         if not images:
             raise GancliError(f"dataset 'folder': no readable images in {root} (searched recursively; "
                               f"{len(files)} file{'s' if len(files) != 1 else ''} found, none an image Pillow can read)")
-        return Images(torch.stack(images))
+        return Images(torch.stack(images), *class_labels(root, kept))
+
+
+def class_labels(root: Path, files: list[Path]) -> tuple[torch.Tensor | None, tuple[str, ...] | None]:
+    """(labels, class names) by top-level subfolder, or (None, None) when any file is in the root."""
+    folders = [path.relative_to(root).parts[0] if len(path.relative_to(root).parts) > 1 else None
+               for path in files]
+    if None in folders:
+        return None, None
+    names = tuple(sorted(set(folders)))
+    index = {name: label for label, name in enumerate(names)}
+    return torch.tensor([index[folder] for folder in folders], dtype=torch.int64), names
 
 
 folder = ImageDirectory()

@@ -59,7 +59,7 @@ def conform(images: Images, channels: int | None, size: int | None) -> Images:
             top, left = (resized[0] - size) // 2, (resized[1] - size) // 2
             chunks.append(out[:, :, top:top + size, left:left + size].round().clamp(0, 255).to(torch.uint8))
         pixels = torch.cat(chunks)
-    return Images(pixels, images.labels)
+    return Images(pixels, images.labels, images.classes)
 
 
 def available_memory() -> int | None:
@@ -91,4 +91,8 @@ def load_images(data: str, split: str | None = None, data_root: str | Path | Non
     dataset = datasets.get(name)
     request = DataRequest(root=root or default_data_root(), split=resolve_split(dataset, name, split),
                           download=download, image_size=image_size, notify=notify)
-    return conform(dataset.load(request), channels, image_size)
+    images = dataset.load(request)
+    if images.labels is not None and images.classes is None:  # named by the dataset, else by number
+        count = int(images.labels.max()) + 1 if len(images.labels) else 0
+        images = images.named(dataset.class_names or tuple(str(label) for label in range(count)))
+    return conform(images, channels, image_size)

@@ -47,6 +47,7 @@ class MNISTDigits(IDXDigits):
     name = "mnist"
     homepage = "http://yann.lecun.com/exdb/mnist/"
     description = "handwritten digits 0-9 (60,000 train, 10,000 test)"
+    class_names = tuple(str(digit) for digit in range(10))
 
 
 class FashionArticles(IDXDigits):
@@ -54,6 +55,7 @@ class FashionArticles(IDXDigits):
     homepage = "https://github.com/zalandoresearch/fashion-mnist"
     description = "Zalando clothing articles, 10 classes (60,000 train, 10,000 test)"
     reader = FashionMNIST
+    class_names = tuple(FashionMNIST.classes)  # T-shirt/top, Trouser, ..., Ankle boot
 
 
 mnist = MNISTDigits()

@@ -29,6 +29,7 @@ class SVHNDigits(FileDataset):
     native_shape = ImageShape(3, 32, 32)
     splits = ("train", "test", "extra", "train+extra")
     labelled = True  # digits 0-9
+    class_names = tuple(str(digit) for digit in range(10))
 
     def resources(self, split: str) -> list[Resource]:
         found = []

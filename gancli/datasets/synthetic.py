@@ -55,6 +55,7 @@ def make_digits(count: int, seed: int) -> Images:
 class SyntheticDigits(DatasetSource):
     native_shape = ImageShape(3, SIDE, SIDE)
     labelled = True
+    class_names = tuple(str(digit) for digit in range(10))
     splits = tuple(SPLIT_SIZES)
     description = "procedural house-number digits, generated locally (no download)"
 

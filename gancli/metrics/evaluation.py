@@ -1,10 +1,13 @@
-"""Scoring a generator against a dataset's real images: FID, KID and precision/recall.
+"""Scoring a generator against a dataset's real images: FID, KID and precision/recall on the
+Inception network's features, and, for labelled data, the classifier measures.
 
     from gancli.metrics.evaluation import evaluate
     report = evaluate("runs/x/checkpoints/last.safetensors", data="mnist", num=10000)
 
 Generated images pass through uint8 exactly as saved PNGs hold them, so a score describes the
-images a user gets. Real features are cached (see `gancli.metrics.real_stats`).
+images a user gets. Real features are cached (see `gancli.metrics.real_stats`), and so is each
+dataset's reference classifier (`gancli.metrics.classifier`). A conditional generator is asked
+for classes drawn from the dataset's own labels, so its samples follow the data's class mix.
 """
 
 from __future__ import annotations
@@ -19,45 +22,120 @@ from torch import nn
 from gancli.checkpoints.generator import load_generator
 from gancli.core.device import resolve_device
 from gancli.core.shapes import ImageShape
-from gancli.datasets import datasets
+from gancli.datasets import Images, datasets
 from gancli.datasets.loading import load_images, parse_data, resolve_split
 from gancli.errors import ConfigError
+from gancli.metrics.classifier import (
+    ReferenceClassifier,
+    classification_accuracy_score,
+    classifier_scores,
+    reference_classifier,
+)
 from gancli.metrics.features import FeatureExtractor, inception_extractor
 from gancli.metrics.real_stats import real_features
 from gancli.metrics.scores import GaussianStats, frechet_distance, kernel_inception_distance, precision_recall
 from gancli.sampling.generate import images_from_latents
 
-METRICS = ("fid", "kid", "pr")
+FEATURE_METRICS = ("fid", "kid", "pr")      # on the Inception network's features
+CLASSIFIER_METRICS = ("classifier", "cas")  # labelled data only; cas for conditional generators only
+METRICS = FEATURE_METRICS + CLASSIFIER_METRICS
+AUTO = "auto"  # FID, KID and precision/recall, plus the classifier measures where the data has labels
 Progress = Callable[[str, int, int], None]  # (stage, images done, images in all)
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if names == (AUTO,):
+        return names
     unknown = [name for name in names if name not in METRICS]
     if unknown or not names:
-        raise ConfigError(f"--metrics: unknown metric {unknown[0] if unknown else '(none)'!r}; available: {', '.join(METRICS)}")
+        raise ConfigError(f"--metrics: unknown metric {unknown[0] if unknown else '(none)'!r}; "
+                          f"available: {', '.join(METRICS)}, or {AUTO}")
     return names
 
 
-def real_pixels(data: str, split: str | None, shape: ImageShape, num: int | None = None,
-                data_root: Path | str | None = None) -> tuple[torch.Tensor, str]:
-    """The dataset's real images at `shape` (as training sees them), the first `num` of them
-    (all when None), and the split used."""
+def resolve_metrics(metrics: tuple[str, ...], labelled: bool, conditional: bool, dataset: str) -> tuple[str, ...]:
+    """`auto` made concrete, and classifier measures refused where they cannot be made."""
+    if metrics == (AUTO,):
+        return FEATURE_METRICS + (("classifier",) if labelled else ()) + (("cas",) if labelled and conditional else ())
+    if not labelled and set(metrics) & set(CLASSIFIER_METRICS):
+        raise ConfigError(f"--metrics: the classifier measures need class labels, and dataset {dataset} has none")
+    if "cas" in metrics and not conditional:
+        raise ConfigError("--metrics: cas trains on generated images of known classes, so it needs a conditional "
+                          "generator (gancli train --conditional)")
+    return metrics
+
+
+def real_images(data: str, split: str | None, shape: ImageShape,
+                data_root: Path | str | None = None) -> tuple[Images, str]:
+    """The dataset's real images at `shape` (as training sees them), with their labels if any,
+    and the split used."""
     if shape.height != shape.width:
         raise ConfigError(f"evaluation needs square images, the generator makes {shape}")
     name, _ = parse_data(data, str(data_root) if data_root else None)
     split = resolve_split(datasets.get(name), name, split)
-    pixels = load_images(data, split, data_root, image_size=shape.height, channels=shape.channels).pixels
-    return (pixels[:num] if num is not None else pixels), split
+    return load_images(data, split, data_root, image_size=shape.height, channels=shape.channels), split
+
+
+def real_pixels(data: str, split: str | None, shape: ImageShape, num: int | None = None,
+                data_root: Path | str | None = None) -> tuple[torch.Tensor, str]:
+    """The first `num` real images at `shape` (all when None), and the split used."""
+    images, split = real_images(data, split, shape, data_root)
+    return (images.pixels[:num] if num is not None else images.pixels), split
+
+
+def labels_like(labels: torch.Tensor, num: int, seed: int) -> torch.Tensor:
+    """`num` classes drawn from the dataset's `labels` with replacement, from `seed`: what a
+    conditional generator is asked for, so its samples have the data's class frequencies."""
+    picks = torch.randint(len(labels), (num,), generator=torch.Generator().manual_seed(seed))
+    return labels.cpu().long()[picks]
+
+
+@dataclass
+class ClassifierJudge:
+    """Scores generated images with one labelled dataset's reference classifier."""
+
+    reference: ReferenceClassifier
+    images: Images
+
+    @classmethod
+    def of(cls, images: Images, cache_folder: Path | None = None, notify: Callable[[str], None] | None = None,
+           progress: Progress | None = None) -> "ClassifierJudge":
+        """The judge of `images`: its classifier read from the cache, or trained on them now."""
+        if images.labels is None or not images.classes:
+            raise ConfigError("the classifier measures need class labels, and these images have none")
+        stage = None if progress is None else (lambda done, total: progress("training the classifier", done, total))
+        reference = reference_classifier(images.pixels, images.labels, len(images.classes), cache_folder,
+                                         notify, stage)
+        return cls(reference, images)
+
+    def requested(self, num: int, seed: int) -> torch.Tensor:
+        return labels_like(self.images.labels, num, seed)
+
+    def score(self, fake: torch.Tensor, requested: torch.Tensor | None = None) -> dict[str, float]:
+        return classifier_scores(self.reference, fake, requested)
+
+    def cas(self, fake: torch.Tensor, requested: torch.Tensor, progress: Progress | None = None) -> dict[str, float]:
+        stage = None if progress is None else (lambda done, total: progress("training on generated images", done, total))
+        return classification_accuracy_score(fake, requested, self.images.pixels, self.images.labels,
+                                             self.reference.heldout, self.reference.classes, progress=stage)
+
+
+def check_classes(generator_classes: tuple[str, ...], images: Images, dataset: str) -> None:
+    """A conditional generator's labels mean the classes it learnt: the data must name the same."""
+    if generator_classes and tuple(generator_classes) != tuple(images.classes or ()):
+        raise ConfigError(f"the generator's {len(generator_classes)} classes are not dataset {dataset}'s "
+                          f"({len(images.classes or ())}); evaluate it on the dataset it was trained on")
 
 
 def generated_pixels(generator: nn.Module, sample_latent: Callable[..., torch.Tensor], num: int, seed: int,
                      device: torch.device | str, batch_size: int = 256,
-                     progress: Progress | None = None) -> torch.Tensor:
-    """`num` uint8 images from `generator`, its latents drawn on the CPU from `seed`."""
+                     progress: Progress | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """`num` uint8 images from `generator`, its latents drawn on the CPU from `seed`; a
+    conditional generator makes image i of class `labels[i]`."""
     latents = sample_latent(num, generator=torch.Generator().manual_seed(seed))
     batches, done = [], 0
-    for batch in images_from_latents(generator, latents, device, batch_size):
+    for batch in images_from_latents(generator, latents, device, batch_size, labels):
         batches.append(batch)
         done += batch.shape[0]
         if progress is not None:
@@ -104,10 +182,10 @@ class Scorer:
 
 
 def evaluate(checkpoint: Path, data: str | None = None, split: str | None = None, num: int = 10000,
-             metrics: tuple[str, ...] = METRICS, num_real: int | None = None, inception: Path | None = None,
+             metrics: tuple[str, ...] = (AUTO,), num_real: int | None = None, inception: Path | None = None,
              device: str = "auto", seed: int = 0, batch_size: int = 64, data_root: Path | None = None,
              extractor: FeatureExtractor | None = None, cache_folder: Path | None = None,
-             progress: Progress | None = None) -> dict[str, Any]:
+             progress: Progress | None = None, notify: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Generate `num` images from `checkpoint` and score them against `data`'s real images;
     `progress(stage, done, total)` hears of each batch of the long parts."""
     if num < 2:
@@ -115,10 +193,26 @@ def evaluate(checkpoint: Path, data: str | None = None, split: str | None = None
     target = resolve_device(device)
     model = load_generator(checkpoint, target)  # the EMA generator when there is one: what users sample
     data = data or model.info.dataset
-    pixels, split = real_pixels(data, split, model.info.image_shape, num_real, data_root)
-    extractor = extractor or inception_extractor(inception, target, batch_size)
-    scorer = Scorer(extractor, data, split, pixels, metrics, cache_folder, progress)
-    fake = generated_pixels(model.generator, model.sample_latent, num, seed, target, batch_size, progress)
-    return {"checkpoint": str(checkpoint), "network": model.network, "dataset": data, "split": split,
-            "num_generated": num, "num_real": int(pixels.shape[0]), "feature_network": extractor.key,
-            "real_features_cached": scorer.real_cached, **scorer.score(fake)}
+    images, split = real_images(data, split, model.info.image_shape, data_root)
+    metrics = resolve_metrics(metrics, images.labels is not None, model.info.conditional, data)
+    check_classes(model.classes, images, data)
+    report: dict[str, Any] = {"checkpoint": str(checkpoint), "network": model.network, "dataset": data,
+                              "split": split, "num_generated": num, "metrics": list(metrics)}
+    judge = ClassifierJudge.of(images, cache_folder, notify, progress) \
+        if set(metrics) & set(CLASSIFIER_METRICS) else None
+    requested = labels_like(images.labels, num, seed) if model.classes else None
+    fake = generated_pixels(model.generator, model.sample_latent, num, seed, target, batch_size, progress,
+                            labels=requested)
+    features = tuple(name for name in metrics if name in FEATURE_METRICS)
+    if features:
+        pixels = images.pixels[:num_real] if num_real is not None else images.pixels
+        extractor = extractor or inception_extractor(inception, target, batch_size)
+        scorer = Scorer(extractor, data, split, pixels, features, cache_folder, progress)
+        report.update(num_real=int(pixels.shape[0]), feature_network=extractor.key,
+                      real_features_cached=scorer.real_cached, **scorer.score(fake))
+    if judge is not None:
+        report.update(classifier_cached=judge.reference.cached, classifier_heldout=len(judge.reference.heldout),
+                      **judge.score(fake, requested))
+        if "cas" in metrics:
+            report.update(judge.cas(fake, requested, progress))
+    return report

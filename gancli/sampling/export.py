@@ -1,5 +1,8 @@
 """Exporting a checkpoint's generator to ONNX, checked against PyTorch on random latents.
 
+The ONNX graph takes `latent` (batch, latent_dim) float32 and, for a conditional generator,
+`label` (batch,) int64, the class of each image; it gives `image` (batch, C, H, W) in [-1, 1].
+
 Needs the optional extra: pip install "gancli[onnx]" (onnx and onnxruntime).
 """
 
@@ -38,19 +41,28 @@ def export_onnx(checkpoint: Path, out: Path, check_count: int = 8, tolerance: fl
     import onnxruntime
 
     model = load_generator(checkpoint, "cpu")
-    example = model.sample_latent(2, generator=torch.Generator().manual_seed(seed))
+    classes = len(model.classes)
+
+    def inputs(count: int, draw_seed: int) -> dict[str, torch.Tensor]:
+        rng = torch.Generator().manual_seed(draw_seed)
+        values = {"latent": model.sample_latent(count, generator=rng)}
+        if classes:
+            values["label"] = torch.randint(classes, (count,), generator=rng)
+        return values
+
+    example = inputs(2, seed)
+    axes = {name: {0: "batch"} for name in (*example, "image")}
     out = Path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(out) as tmp:
-            torch.onnx.export(model.generator, (example,), str(tmp), input_names=["latent"], output_names=["image"],
-                              dynamic_axes={"latent": {0: "batch"}, "image": {0: "batch"}}, opset_version=OPSET,
-                              dynamo=False)
-            latents = model.sample_latent(check_count, generator=torch.Generator().manual_seed(seed + 1))
+            torch.onnx.export(model.generator, tuple(example.values()), str(tmp), input_names=list(example),
+                              output_names=["image"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+            check = inputs(check_count, seed + 1)
             with torch.no_grad():
-                expected = model.generator(latents).numpy()
+                expected = model.generator(*check.values()).numpy()
             session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-            produced = session.run(["image"], {"latent": latents.numpy()})[0]
+            produced = session.run(["image"], {name: value.numpy() for name, value in check.items()})[0]
             difference = float(abs(produced - expected).max())
             if not difference <= tolerance:
                 raise GancliError(f"the ONNX generator differs from PyTorch by {difference:.3g} (> {tolerance}); "

@@ -1,5 +1,10 @@
 """Writing a checkpoint's images: a grid, one PNG per image, an .npz array, or a latent walk.
 
+A conditional checkpoint makes the classes asked for (`classes`): `n` images of each, with the
+same latents for every class, so a grid of several classes has one row per class and each
+column one latent. Asked for no class, it makes every class in turn. An .npz then holds
+`labels`, file names start with the class, and a latent walk stays within its one class.
+
 Images are generated `batch_size` at a time and handed on as they come, so `-n 50000` never
 holds all images in memory; PNG files are encoded by a pool of threads (zlib releases the GIL)
 while the generator makes the next batch.
@@ -24,7 +29,8 @@ from gancli.core.device import resolve_device
 from gancli.core.files import atomic_path
 from gancli.core.pixels import save_grid
 from gancli.errors import ConfigError, GancliError
-from gancli.sampling.generate import images_from_latents
+from gancli.sampling.generate import class_labels, images_from_latents
+from gancli.sampling.labels import file_safe, labels_per_row, parse_classes
 from gancli.sampling.latents import latents_for, walk
 
 FORMATS = ("png", "npz")
@@ -47,6 +53,7 @@ class SampleRequest:
     device: str = "auto"
     workers: int | None = None         # PNG encoding threads; default: one per CPU core
     ema: bool = True                   # the EMA generator when the checkpoint has one
+    classes: str | None = None         # a conditional checkpoint's classes: "7", "cat,dog", "all"
 
     def __post_init__(self):
         if self.format not in FORMATS:
@@ -111,8 +118,9 @@ def write_individual(batches: Iterator[torch.Tensor], folder: Path, names: list[
 
 
 def write_npz(batches: Iterator[torch.Tensor], path: Path, count: int, shape: tuple[int, int, int],
-              seeds: list[int] | None) -> None:
-    """An .npz with `images` (N, H, W, C) uint8, as numpy.load reads it, streamed batch by batch."""
+              seeds: list[int] | None, labels: torch.Tensor | None = None) -> None:
+    """An .npz with `images` (N, H, W, C) uint8, as numpy.load reads it, streamed batch by batch,
+    `seeds` when given, and each image's class as `labels` for a conditional generator."""
     channels, height, width = shape
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
         with archive.open("images.npy", "w", force_zip64=True) as member:
@@ -122,13 +130,19 @@ def write_npz(batches: Iterator[torch.Tensor], path: Path, count: int, shape: tu
                 member.write(batch.permute(0, 2, 3, 1).contiguous().numpy().tobytes())
         if seeds:
             with archive.open("seeds.npy", "w") as member:
-                np.lib.format.write_array(member, np.asarray(seeds, dtype=np.int64))
+                np.lib.format.write_array(member, np.asarray(seeds * (count // len(seeds)), dtype=np.int64))
+        if labels is not None:
+            with archive.open("labels.npy", "w") as member:
+                np.lib.format.write_array(member, labels.numpy().astype(np.int64))
 
 
-def write_walk(model: LoadedGenerator, latents: torch.Tensor, steps: int, strip: Path, device) -> list[Path]:
-    """A strip (one row per pair of seeds) and an animated GIF walking through all of them."""
-    path_latents = walk(latents, steps)                            # (S - 1, steps + 1, D)
-    frames = torch.cat(list(images_from_latents(model.generator, path_latents.flatten(0, 1), device)))
+def write_walk(model: LoadedGenerator, latents: torch.Tensor, steps: int, strip: Path, device,
+               label: int | None = None) -> list[Path]:
+    """A strip (one row per pair of seeds) and an animated GIF walking through all of them; a
+    conditional generator walks within class `label`."""
+    path_latents = walk(latents, steps).flatten(0, 1)             # (S - 1) x (steps + 1) points
+    labels = None if label is None else torch.full((path_latents.shape[0],), label, dtype=torch.int64)
+    frames = torch.cat(list(images_from_latents(model.generator, path_latents, device, labels=labels)))
     save_grid(frames, strip, nrow=steps + 1)
     # The GIF shows each shared end point once: drop the first frame of every row after the first.
     keep = [i for i in range(frames.shape[0]) if i < steps + 1 or i % (steps + 1) != 0]
@@ -143,27 +157,49 @@ def write_walk(model: LoadedGenerator, latents: torch.Tensor, steps: int, strip:
     return [strip, gif]
 
 
+def walk_class(model: LoadedGenerator, chosen: list[int] | None) -> int | None:
+    """The one class a conditional generator's latent walk stays within."""
+    if not model.classes:
+        return None
+    if chosen is None or len(chosen) != 1:
+        raise ConfigError("--interpolate on a conditional checkpoint walks within one class: give one --class")
+    return chosen[0]
+
+
 def write_samples(request: SampleRequest) -> SampleResult:
     """Generate the requested images from the checkpoint and write them as asked."""
     target = resolve_device(request.device)
     model = load_generator(request.checkpoint, target, ema=request.ema)
+    chosen = parse_classes(request.classes, model.classes, request.checkpoint) if request.classes else None
     latents = latents_for(model, request.n, request.seed, request.seeds, request.truncation)
+    per_class = latents.shape[0]
+    if chosen is not None:  # the same latents for every class asked for: one row each
+        labels = labels_per_row(chosen, per_class)
+        latents = latents.repeat(len(chosen), *([1] * (latents.dim() - 1)))
+    else:
+        labels = class_labels(model, latents.shape[0], request.seed)
     count = latents.shape[0]
     output = request.output or Path("samples.npz" if request.format == "npz" else "samples.png")
     try:
         if request.interpolate is not None:
+            label = walk_class(model, chosen)
             output.parent.mkdir(parents=True, exist_ok=True)
-            return SampleResult(count, write_walk(model, latents, request.interpolate, output, target))
-        batches = images_from_latents(model.generator, latents, target, request.batch_size)
+            return SampleResult(per_class, write_walk(model, latents[:per_class], request.interpolate, output,
+                                                      target, label))
+        batches = images_from_latents(model.generator, latents, target, request.batch_size, labels)
         if request.individual is not None:
             names = ([f"seed{s:04d}.png" for s in request.seeds] if request.seeds
-                     else [f"{i:06d}.png" for i in range(count)])
+                     else [f"{i:06d}.png" for i in range(per_class)])
+            names = names * (count // per_class)
+            if labels is not None:
+                names = [f"{file_safe(model.classes[label])}-{name}" for label, name in zip(labels.tolist(), names)]
             return SampleResult(count, write_individual(batches, request.individual, names, request.workers))
         if request.format == "npz":
             output.parent.mkdir(parents=True, exist_ok=True)
-            write_npz(batches, output, count, model.info.image_shape.as_tuple(), request.seeds)
+            write_npz(batches, output, count, model.info.image_shape.as_tuple(), request.seeds, labels)
             return SampleResult(count, [output])
-        save_grid(torch.cat(list(batches)), output, request.nrow)
+        nrow = request.nrow or (per_class if chosen is not None and len(chosen) > 1 else None)
+        save_grid(torch.cat(list(batches)), output, nrow)
         return SampleResult(count, [output])
     except OSError as err:
         raise GancliError(f"cannot write samples: {err.strerror or err}") from None

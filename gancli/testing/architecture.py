@@ -11,7 +11,9 @@ grey and colour, and have the promised input and output shapes; the generator's 
 [-1, 1] even for far-out latents; two builds from one config have the same structure whatever
 the random state; the real trainer runs a few steps
 on the CPU with its default loss and D steps; the checkpoint records the package and version and
-rebuilds a generator that makes the very same images; sampling from the file alone works.
+rebuilds a generator that makes the very same images; sampling from the file alone works. An
+architecture that declares `conditional` is checked again with labels: both networks take them,
+they change what the networks give, and a conditional run records its classes and samples each.
 A broken promise raises `ConformanceError` saying which.
 """
 
@@ -25,7 +27,7 @@ from typing import Any, Iterable, Mapping
 import torch
 from torch import nn
 
-from gancli.architectures import ArchConfig, Architecture, architectures
+from gancli.architectures import ArchConfig, Architecture, architectures, build_networks
 from gancli.core.shapes import ImageShape
 from gancli.errors import CheckpointError
 from gancli.losses import losses
@@ -33,6 +35,7 @@ from gancli.testing.conformance import ConformanceError
 from gancli.testing.conformance import expect as _expect
 
 BATCH = 3  # odd on purpose: a network that assumes an even or fixed batch shows it
+CLASSES = 3  # labels 0, 1, 2: one per image of a batch
 EXTREME_LATENT = 100.0
 
 
@@ -77,6 +80,31 @@ def check_build(arch: Architecture, shape: ImageShape, config: ArchConfig) -> No
             f"at {shape} the discriminator gave shape {tuple(logits.shape)}, not ({BATCH},) or ({BATCH}, 1)")
 
 
+def check_conditional_build(arch: Architecture, shape: ImageShape, config: ArchConfig) -> None:
+    """A conditional pair for `shape`: G(z, labels) and D(images, labels) have the unconditional
+    shapes, and the labels change what both give."""
+    try:
+        generator, discriminator = arch.build(shape, config, classes=CLASSES)
+    except TypeError as err:
+        raise ConformanceError(f"the architecture declares `conditional` but build(shape, config, classes=...) "
+                               f"fails: {err}") from None
+    latent = arch.sample_latent(BATCH, config, generator=torch.Generator().manual_seed(0))
+    labels, others = torch.arange(BATCH) % CLASSES, (torch.arange(BATCH) + 1) % CLASSES
+    with torch.no_grad():
+        images = generator.eval()(latent, labels)
+        _expect(tuple(images.shape) == (BATCH, *shape.as_tuple()),
+                f"at {shape} the conditional generator made images of shape {tuple(images.shape)[1:]}")
+        _expect(bool(images.min() >= -1) and bool(images.max() <= 1),
+                f"at {shape} conditionally generated images leave [-1, 1]")
+        _expect(not torch.equal(images, generator(latent, others)),
+                f"at {shape} the conditional generator makes the same images whatever the labels")
+        logits = discriminator.eval()(images, labels)
+        _expect(tuple(logits.shape) in ((BATCH,), (BATCH, 1)),
+                f"at {shape} the conditional discriminator gave shape {tuple(logits.shape)}")
+        _expect(not torch.equal(logits, discriminator(images, others)),
+                f"at {shape} the conditional discriminator gives the same scores whatever the labels")
+
+
 def check_deterministic_build(arch: Architecture, shape: ImageShape, config: ArchConfig) -> None:
     """The same shape and config build networks of the same structure whatever the random state:
     a checkpoint is rebuilt from its metadata alone."""
@@ -90,8 +118,9 @@ def check_deterministic_build(arch: Architecture, shape: ImageShape, config: Arc
 
 
 def check_training(name: str, arch: Architecture, shape: ImageShape, hparams: Mapping[str, Any] | None,
-                   workdir: Path, steps: int) -> None:
-    """The real trainer on the CPU, then the checkpoint read back and sampled from."""
+                   workdir: Path, steps: int, conditional: bool = False) -> None:
+    """The real trainer on the CPU, then the checkpoint read back and sampled from; with
+    `conditional`, a class-conditional run on the labelled `synthetic` digits."""
     from gancli.checkpoints.format import load_into, load_tensors, read_info
     from gancli.checkpoints.generator import load_generator
     from gancli.config import TrainConfig
@@ -101,8 +130,8 @@ def check_training(name: str, arch: Architecture, shape: ImageShape, hparams: Ma
 
     config = TrainConfig(arch=name, data="synthetic", split="test", image_size=shape.height,
                          channels=shape.channels, steps=steps, batch_size=4, device="cpu",
-                         out=str(workdir / "run"), log_every=1, sample_every=steps,
-                         checkpoint_every=0, model=dict(hparams or {}))
+                         out=str(workdir / ("conditional" if conditional else "run")), log_every=1,
+                         sample_every=steps, checkpoint_every=0, model=dict(hparams or {}), conditional=conditional)
     trainer = Trainer(config, Reporter(), overwrite=True)
     before = [p.detach().clone() for p in trainer.training.discriminator.parameters()]
     try:
@@ -121,8 +150,11 @@ def check_training(name: str, arch: Architecture, shape: ImageShape, hparams: Ma
             f"not {plugin.name} from {plugin.package} {plugin.version}")
     _expect(info.image_shape == shape and info.loss == arch.default_loss,
             f"the checkpoint records shape {info.image_shape} and loss {info.loss}")
+    _expect(len(info.classes) == (10 if conditional else 0),
+            f"a{' conditional' if conditional else 'n unconditional'} run on digits recorded classes {info.classes}")
 
     latent = arch.sample_latent(BATCH, trainer.arch_config, generator=torch.Generator().manual_seed(1))
+    labels = (torch.arange(BATCH) % 10,) if conditional else ()
     ema = trainer.ema
     try:
         pairs = [(trainer.training.generator, load_generator(result.last_checkpoint, ema=False))]
@@ -133,9 +165,9 @@ def check_training(name: str, arch: Architecture, shape: ImageShape, hparams: Ma
     for trained, loaded in pairs:
         with torch.no_grad():
             # Not bit for bit: training may run channels-last, whose convolutions sum in another order.
-            same = torch.allclose(trained.eval()(latent), loaded.generator(latent), rtol=0, atol=1e-5)
+            same = torch.allclose(trained.eval()(latent, *labels), loaded.generator(latent, *labels), rtol=0, atol=1e-5)
         _expect(same, "the generator rebuilt from the checkpoint makes different images")
-    _, fresh_discriminator = arch.build(info.image_shape, loaded.config)
+    _, fresh_discriminator = build_networks(arch, info.image_shape, loaded.config, len(info.classes))
     load_into(fresh_discriminator, load_tensors(result.last_checkpoint, "discriminator"), "discriminator",
               result.last_checkpoint)
 
@@ -161,9 +193,11 @@ def check_architecture(name: str, *, hparams: Mapping[str, Any] | None = None,
     _expect(len(shapes) > 0, "no image shapes to check")
     for shape in shapes:
         check_build(arch, shape, config)
+        if arch.conditional:
+            check_conditional_build(arch, shape, config)
     check_deterministic_build(arch, shapes[0], config)
-    if workdir is not None:
-        check_training(name, arch, shapes[0], hparams, Path(workdir), train_steps)
-        return
     with tempfile.TemporaryDirectory(prefix="gancli-check-") as tmp:
-        check_training(name, arch, shapes[0], hparams, Path(tmp), train_steps)
+        folder = Path(workdir) if workdir is not None else Path(tmp)
+        check_training(name, arch, shapes[0], hparams, folder, train_steps)
+        if arch.conditional:
+            check_training(name, arch, shapes[0], hparams, folder, train_steps, conditional=True)

@@ -8,6 +8,9 @@ Both drop the last incomplete batch of an epoch, so every step has the same shap
 their order as a generator, the epoch's permutation and the position in it, which a checkpoint
 saves and `restore` puts back for an exact resume.
 
+A batch is a `RealBatch`: the images and, for a conditional run, their labels, gathered with the
+same indices, on the training device.
+
 Under data parallelism every rank draws the same permutation (same seed) and `next` returns
 this rank's share of the global batch: rank r of n takes the r-th of n equal slices. The saved
 order, epoch and position describe global batches, so they mean the same on any number of ranks.
@@ -15,12 +18,20 @@ order, epoch and position describe global batches, so they mean the same on any 
 
 from __future__ import annotations
 
-from typing import Callable, Union
+from typing import Callable, NamedTuple, Union
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from gancli.core.pixels import to_unit_range
+
+
+class RealBatch(NamedTuple):
+    """Real images as floats in [-1, 1], (B, C, H, W), and their int64 labels (B,) when the run is
+    conditional."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
 
 
 def _share(batch_size: int, rank: int, ranks: int) -> tuple[int, int]:
@@ -73,29 +84,33 @@ class _EpochOrder:
 
 
 class DeviceBatches(_EpochOrder):
-    def __init__(self, pixels: torch.Tensor, batch_size: int, seed: int, rank: int = 0, ranks: int = 1):
+    def __init__(self, pixels: torch.Tensor, batch_size: int, seed: int, rank: int = 0, ranks: int = 1,
+                 labels: torch.Tensor | None = None):
         super().__init__(pixels.shape[0], batch_size, seed, pixels.device, rank, ranks)
         self.pixels = pixels
+        self.labels = None if labels is None else labels.to(pixels.device, torch.int64)
 
-    def next(self) -> torch.Tensor:
-        """This rank's share of the next batch as floats in [-1, 1], (share, C, H, W)."""
+    def next(self) -> RealBatch:
+        """This rank's share of the next batch, (share, C, H, W), with its labels if any."""
         self._turn_epoch_if_done()
         indices = self._indices(self.position)
         self.position += 1
-        return to_unit_range(self.pixels[indices])
+        return RealBatch(to_unit_range(self.pixels[indices]), None if self.labels is None else self.labels[indices])
 
 
 class _IndexedPixels(Dataset):
     """Hands a worker a whole batch of indices at once: one tensor gather, no per-image Python."""
 
-    def __init__(self, pixels: torch.Tensor):
+    def __init__(self, pixels: torch.Tensor, labels: torch.Tensor | None):
         self.pixels = pixels
+        self.labels = labels
 
     def __len__(self) -> int:
         return self.pixels.shape[0]
 
-    def __getitem__(self, indices: list[int]) -> torch.Tensor:
-        return self.pixels[torch.as_tensor(indices)]
+    def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        index = torch.as_tensor(indices)
+        return self.pixels[index], None if self.labels is None else self.labels[index]
 
 
 class _LoaderOrder(Sampler):
@@ -117,23 +132,25 @@ class StreamedBatches(_EpochOrder):
     """The `DeviceBatches` interface over a host-resident dataset, for when it exceeds the budget."""
 
     def __init__(self, pixels: torch.Tensor, batch_size: int, seed: int, device: torch.device, workers: int = 2,
-                 rank: int = 0, ranks: int = 1):
+                 rank: int = 0, ranks: int = 1, labels: torch.Tensor | None = None):
         super().__init__(pixels.shape[0], batch_size, seed, torch.device("cpu"), rank, ranks)
         self.pixels = pixels
         self.device = torch.device(device)
+        labels = None if labels is None else labels.to(torch.int64)
         self.loader = DataLoader(
-            _IndexedPixels(pixels), sampler=_LoaderOrder(self), batch_size=None,
+            _IndexedPixels(pixels, labels), sampler=_LoaderOrder(self), batch_size=None,
             num_workers=workers, pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
         )
         self._iterator = iter(self.loader)
 
-    def next(self) -> torch.Tensor:
-        """This rank's share of the next batch as floats in [-1, 1], on the training device."""
+    def next(self) -> RealBatch:
+        """This rank's share of the next batch, with its labels if any, on the training device."""
         if self._turn_epoch_if_done():
             self._iterator = iter(self.loader)
-        batch = next(self._iterator)
+        pixels, labels = next(self._iterator)
         self.position += 1
-        return to_unit_range(batch.to(self.device, non_blocking=True))
+        return RealBatch(to_unit_range(pixels.to(self.device, non_blocking=True)),
+                         None if labels is None else labels.to(self.device, non_blocking=True))
 
     def restore(self, order: torch.Tensor, epoch: int, position: int) -> None:
         super().restore(order, epoch, position)
@@ -144,13 +161,14 @@ Batches = Union[DeviceBatches, StreamedBatches]
 
 
 def make_batches(pixels: torch.Tensor, batch_size: int, seed: int, device: torch.device, budget_mb: int,
-                 workers: int, notify: Callable[[str], None] | None = None, rank: int = 0, ranks: int = 1) -> Batches:
+                 workers: int, notify: Callable[[str], None] | None = None, rank: int = 0, ranks: int = 1,
+                 labels: torch.Tensor | None = None) -> Batches:
     """On the device when the dataset fits `budget_mb`, else streamed from the host; rank
-    `rank` of `ranks` gets its share of each batch."""
+    `rank` of `ranks` gets its share of each batch, with `labels` (when given) paired to it."""
     size_mb = pixels.numel() * pixels.element_size() / 2**20
     if size_mb <= budget_mb:
-        return DeviceBatches(pixels.to(device), batch_size, seed, rank, ranks)
+        return DeviceBatches(pixels.to(device), batch_size, seed, rank, ranks, labels)
     if notify is not None:
         notify(f"the dataset ({size_mb:,.0f} MB) exceeds data_budget_mb ({budget_mb:,} MB): "
             f"streaming batches from the host with {workers} worker{'s' if workers != 1 else ''}")
-    return StreamedBatches(pixels, batch_size, seed, device, workers, rank, ranks)
+    return StreamedBatches(pixels, batch_size, seed, device, workers, rank, ranks, labels)

@@ -1,7 +1,11 @@
-"""FID during training: score the generator every `eval_every` steps and say when it is the best so far.
+"""Scoring a run as it trains, every `eval_every` steps: FID (keeping the best checkpoint) and,
+on labelled data, the classifier measures.
 
 GAN quality often peaks and then degrades, so the last checkpoint is not always the one to keep;
-the trainer writes `checkpoints/best.safetensors` whenever a score improves.
+the trainer writes `checkpoints/best.safetensors` whenever FID improves. The classifier measures
+(`eval_metrics: [classifier]`) need no Inception network: a small classifier of the run's own
+training images, trained on first use and cached, says how many samples are recognisable, how
+many classes they cover and, for a conditional run, how many show the class asked for.
 """
 
 from __future__ import annotations
@@ -15,18 +19,17 @@ from typing import Callable
 import torch
 from torch import nn
 
-from gancli.core.shapes import ImageShape
-from gancli.metrics.evaluation import Scorer, generated_pixels, real_pixels
+from gancli.datasets import Images
+from gancli.metrics.evaluation import ClassifierJudge, Scorer, generated_pixels, labels_like
 from gancli.metrics.features import FeatureExtractor
 
-EVAL_SEED = 12345  # one fixed latent set for every evaluation of a run, so scores compare
+EVAL_SEED = 12345  # one fixed latent set (and class set) for every evaluation of a run, so scores compare
 
 
 @dataclass(frozen=True)
-class FidScore:
-    fid: float
-    best_fid: float
-    improved: bool
+class Evaluation:
+    scores: dict[str, float]  # fid and best_fid, and/or the classifier measures
+    improved: bool            # FID is the best so far
 
 
 def recorded_best(metrics_path: Path) -> float:
@@ -42,20 +45,47 @@ def recorded_best(metrics_path: Path) -> float:
     return min(scores, default=math.inf)
 
 
-class FidTracker:
-    """Scores generators against one dataset's real images, computed once, and keeps the best score."""
+class RunScorer:
+    """Scores a run's generator on one fixed set of latents (and, conditional, of classes drawn
+    from the data's labels) against the run's own training images."""
 
-    def __init__(self, extractor: FeatureExtractor, data: str, split: str | None, shape: ImageShape, num: int,
-                 data_root: str | None = None, best_fid: float = math.inf, cache_folder: Path | None = None):
+    def __init__(self, images: Images, dataset: str, split: str, num: int, conditional: bool,
+                 extractor: Callable[[], FeatureExtractor] | None = None, classifier: bool = False,
+                 best_fid: float = math.inf, cache_folder: Path | None = None,
+                 notify: Callable[[str], None] | None = None):
         self.num = num
-        pixels, split = real_pixels(data, split, shape, num, data_root)
-        self.scorer = Scorer(extractor, data, split, pixels, ("fid",), cache_folder)
+        self.requested = labels_like(images.labels, num, EVAL_SEED) if conditional else None
+        self.fid = Scorer(extractor(), dataset, split, images.pixels[:num], ("fid",), cache_folder) \
+            if extractor is not None else None
+        self.judge = ClassifierJudge.of(images, cache_folder, notify) if classifier else None
         self.best_fid = best_fid
 
     def score(self, generator: nn.Module, sample_latent: Callable[..., torch.Tensor],
-              device: torch.device) -> FidScore:
-        fake = generated_pixels(generator, sample_latent, self.num, EVAL_SEED, device)
-        fid = self.scorer.score(fake)["fid"]
-        improved = fid < self.best_fid
-        self.best_fid = min(fid, self.best_fid)
-        return FidScore(fid, self.best_fid, improved)
+              device: torch.device) -> Evaluation:
+        fake = generated_pixels(generator, sample_latent, self.num, EVAL_SEED, device, labels=self.requested)
+        scores: dict[str, float] = {}
+        improved = False
+        if self.fid is not None:
+            fid = self.fid.score(fake)["fid"]
+            improved = fid < self.best_fid
+            self.best_fid = min(fid, self.best_fid)
+            scores.update(fid=fid, best_fid=self.best_fid)
+        if self.judge is not None:
+            scores.update(self.judge.score(fake, self.requested))
+        return Evaluation(scores, improved)
+
+
+def describe_scores(scores: dict[str, float]) -> str:
+    """One line of an evaluation's scores, as the trainer reports them."""
+    parts = []
+    if "fid" in scores:
+        parts.append(f"FID {scores['fid']:.2f}")
+    if "recognisable" in scores:
+        parts.append(f"recognisable {scores['recognisable']:.1%}")
+        parts.append(f"classes {scores['classes_covered']:.0f}/{scores['classes']:.0f}")
+        parts.append(f"class KL {scores['class_kl']:.3f}")
+    if "conditional_accuracy" in scores:
+        parts.append(f"conditional accuracy {scores['conditional_accuracy']:.1%}")
+    if "classifier_accuracy" in scores:
+        parts.append(f"(classifier {scores['classifier_accuracy']:.1%} accurate on held-out real images)")
+    return "  ".join(parts)

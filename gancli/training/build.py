@@ -12,9 +12,11 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from gancli.architectures import ArchConfig, Architecture
+from gancli.architectures import ArchConfig, Architecture, build_networks
 from gancli.core.shapes import ImageShape
 from gancli.losses import GANLoss
+from gancli.training.augment import DiffAugment
+from gancli.training.batches import RealBatch
 from gancli.training.distributed import World
 from gancli.training.execution import Execution, configure_backends
 from gancli.training.graph import GraphedStep
@@ -39,13 +41,13 @@ class AutocastChannelsLast(nn.Module):
         self.dtype = execution.autocast_dtype
         self.float_output = float_output
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, *labels: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         if self.dtype is None:
-            return self.network(x)
+            return self.network(x, *labels)
         with torch.autocast(self.device_type, dtype=self.dtype, cache_enabled=False):
-            out = self.network(x)
+            out = self.network(x, *labels)
         return out.float() if self.float_output else out
 
 
@@ -66,15 +68,15 @@ class CompiledNetwork(nn.Module):
     def fell_back(self) -> bool:
         return self.compiled is None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, *labels: torch.Tensor) -> torch.Tensor:
         if self.compiled is not None:
             try:
-                return self.compiled(x)
+                return self.compiled(x, *labels)
             except Exception as err:  # the compiler's failures come as many exception types
                 lines = str(err).strip().splitlines()
                 self.notify(f"torch.compile failed ({lines[0] if lines else type(err).__name__}); running eagerly")
                 self.compiled = None
-        return self.network(x)
+        return self.network(x, *labels)
 
 
 @dataclass
@@ -86,9 +88,9 @@ class Training:
     discriminator: nn.Module
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
-    update: Callable[[Sequence[torch.Tensor]], torch.Tensor]
+    update: Callable[[Sequence[RealBatch]], torch.Tensor]
     execution: Execution
-    latent_rng: torch.Generator  # the step's latent draws; saved and restored with the run
+    latent_rng: torch.Generator  # the step's draws (latents, augmentations); saved and restored with the run
     scaler: torch.amp.GradScaler | None = None  # fp16 only; saved and restored with the run
     compiled: tuple[CompiledNetwork, ...] = ()  # with --compile: the two networks, each perhaps fallen back
 
@@ -111,16 +113,19 @@ class Training:
 
 def build_training(architecture: Architecture, arch_config: ArchConfig, shape: ImageShape, loss: GANLoss,
                    execution: Execution, seed: int, notify: Callable[[str], None] = print,
-                   world: World | None = None, sync_bn: bool = False) -> Training:
+                   world: World | None = None, sync_bn: bool = False, classes: int = 0,
+                   augment: Sequence[str] = ()) -> Training:
     """Fresh networks for `shape` initialised from `seed`, their optimisers and the step; under
-    data parallelism (`world`) the step trains DistributedDataParallel replicas on this rank's share.
+    data parallelism (`world`) the step trains DistributedDataParallel replicas on this rank's
+    share. With `classes` > 0 the networks are class-conditional; `augment` names the DiffAugment
+    policies applied to every image the discriminator sees.
 
     Raises ValueError when the architecture cannot make `shape`.
     """
     device = execution.device
     configure_backends(execution)
     torch.manual_seed(seed)
-    generator, discriminator = architecture.build(shape, arch_config)
+    generator, discriminator = build_networks(architecture, shape, arch_config, classes)
     generator.to(device).train()
     discriminator.to(device).train()
     if execution.channels_last:
@@ -154,8 +159,11 @@ def build_training(architecture: Architecture, arch_config: ArchConfig, shape: I
     penalties = [*loss.penalties(), *architecture.penalties(arch_config)]
     own_d = step_d
     step_g, step_d = world.replicate(step_g, sync_bn), world.replicate(step_d, sync_bn)
+    # Augmentations draw from the latents' generator: on the device, captured with the graph,
+    # saved with the run; each rank augments its own images with its own draws.
+    augmentation = DiffAugment(augment, latent_rng) if augment else None
     update = GANStep(step_g, step_d, loss, opt_g, opt_d, sample_latent, penalties, scaler=scaler,
-                     own_discriminator=own_d)
+                     own_discriminator=own_d, augment=augmentation)
     if execution.cuda_graphs:
         update = GraphedStep(update, (opt_g, opt_d), generators=(latent_rng,), notify=notify, device=device)
     return Training(generator, discriminator, opt_g, opt_d, update, execution, latent_rng, scaler, compiled)

@@ -4,7 +4,8 @@ Replaying a graph launches every kernel of the step with one call, so the step c
 and no per-kernel launch overhead. It follows PyTorch's whole-network capture recipe: a few
 eager warm-up steps on a side stream (lazy optimiser state, cuDNN's algorithm choice), then
 capture with the gradients set to None so backward allocates them from the graph's pool, then
-replay with each new real batch copied into the captured input buffers. Parameters, optimiser
+replay with each new real batch (its labels too, in a conditional run) copied into the captured
+input buffers. Parameters, optimiser
 state and batch-norm statistics are updated in place, so sampling and checkpoints read them as
 usual between replays. The latent generator is registered with the graph, so each replay draws
 fresh latents exactly as the eager step would.
@@ -23,7 +24,9 @@ from typing import Callable, Sequence
 
 import torch
 
-Step = Callable[[Sequence[torch.Tensor]], torch.Tensor]
+from gancli.training.batches import RealBatch
+
+Step = Callable[[Sequence[RealBatch]], torch.Tensor]
 WARMUP_STEPS = 3  # PyTorch's recipe warms up on a side stream before capture; 3 covers Adam's lazy state
 
 
@@ -77,7 +80,7 @@ class GraphedStep:
         self.calls = 0
         self.graph = None
         self.eager = False  # set when capture or a replay failed
-        self.static_real: list[torch.Tensor] = []
+        self.static_real: list[RealBatch] = []
         self.static_stats: torch.Tensor | None = None
 
     def reset(self) -> None:
@@ -92,7 +95,7 @@ class GraphedStep:
     def captured(self) -> bool:
         return self.graph is not None
 
-    def __call__(self, real_batches: Sequence[torch.Tensor]) -> torch.Tensor:
+    def __call__(self, real_batches: Sequence[RealBatch]) -> torch.Tensor:
         """One training step; the returned statistics are valid until the next call."""
         self.calls += 1
         if self.eager:
@@ -103,7 +106,9 @@ class GraphedStep:
             if not self._capture(real_batches):
                 return self.step(real_batches)
         for static, real in zip(self.static_real, real_batches):
-            static.copy_(real)
+            for buffer, tensor in zip(static, real):
+                if buffer is not None:
+                    buffer.copy_(tensor)
         stream = self.cuda.current_stream()
         try:
             with self.cuda.on_device():
@@ -113,7 +118,7 @@ class GraphedStep:
             return self.step(real_batches)
         return self.static_stats
 
-    def _warm_up(self, real_batches: Sequence[torch.Tensor]) -> torch.Tensor:
+    def _warm_up(self, real_batches: Sequence[RealBatch]) -> torch.Tensor:
         with self.cuda.on_device():
             side = self.cuda.new_stream()
             side.wait_stream(self.cuda.current_stream())
@@ -122,8 +127,8 @@ class GraphedStep:
             self.cuda.current_stream().wait_stream(side)
         return stats
 
-    def _capture(self, real_batches: Sequence[torch.Tensor]) -> bool:
-        self.static_real = [real.clone() for real in real_batches]
+    def _capture(self, real_batches: Sequence[RealBatch]) -> bool:
+        self.static_real = [RealBatch(*(None if t is None else t.clone() for t in real)) for real in real_batches]
         for optimizer in self.optimizers:
             optimizer.zero_grad(set_to_none=True)
         stream = self.cuda.current_stream()

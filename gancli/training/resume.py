@@ -22,7 +22,7 @@ from gancli.errors import CheckpointError, ConfigError, GancliError
 from gancli.training.run_folder import RunFolder
 
 #: Config keys that define a run; a resume that changes one is refused.
-FIXED_KEYS = ("arch", "data", "split", "image_size", "channels", "batch_size")
+FIXED_KEYS = ("arch", "data", "split", "image_size", "channels", "conditional", "batch_size")
 #: Hyperparameters a resume may change: the optimiser's, not the networks' shapes.
 MUTABLE_HPARAMS = ("lr_g", "lr_d")
 
@@ -106,7 +106,7 @@ def check_compatible(point: ResumePoint, config: TrainConfig, hparams: dict[str,
     """Refuse what may not change; return a line per setting that did change. `hparams` are
     what `config` asks of the architecture, `saved_hparams` what the run's saved config asked
     (the checkpoint records the learning rates in effect, which rollbacks may have lowered)."""
-    old = point.config
+    old = {**TrainConfig().to_dict(), **point.config}  # a key newer than the run: the run had its default
     new = config.to_dict()
     where = f"cannot resume {point.run_dir}"
     for key in FIXED_KEYS:
@@ -120,7 +120,7 @@ def check_compatible(point: ResumePoint, config: TrainConfig, hparams: dict[str,
             raise ConfigError(f"{where}: model.{key} was {point.info.hparams.get(key)!r}, now {value!r}; "
                               f"start a new run (another --out) to change it")
     changes = [f"{key} {old.get(key)!r} -> {new[key]!r}" for key in new  # keys newer than the run stay quiet
-               if key not in FIXED_KEYS + ("model", "out") and key in old and old.get(key) != new[key]]
+               if key not in FIXED_KEYS + ("model", "out") and key in point.config and old.get(key) != new[key]]
     changes += [f"model.{key} {saved_hparams.get(key)!r} -> {hparams[key]!r}" for key in MUTABLE_HPARAMS
                 if key in hparams and saved_hparams.get(key) != hparams[key]]
     return changes

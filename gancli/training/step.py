@@ -7,17 +7,25 @@ Under data parallelism `generator` and `discriminator` are the DistributedDataPa
 and `own_discriminator` the network inside: the generator's update and the penalties run D
 unwrapped, so a pass that computes no D gradients (or discards them) leaves no wrapper waiting
 for an all-reduce.
+
+With `augment` (DiffAugment) every image the discriminator sees, real or fake, passes through
+the same random, differentiable augmentation first, in both phases and in the penalties.
+
+In a conditional run each real batch carries its labels; the fakes of a D update are made for
+the same labels, so D sees real and fake images of the same classes in the same numbers, and
+the generator learns every class as often as the data shows it, with no draw on the host.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
 from gancli.losses import GANLoss, Penalty
+from gancli.training.batches import RealBatch
 
 #: Order of the values in the statistics tensor a step returns.
 STAT_NAMES = ("loss_d", "loss_g", "d_real", "d_fake")
@@ -27,7 +35,8 @@ class GANStep:
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: GANLoss,
                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                  sample_latent, penalties: Sequence[Penalty] = (),
-                 scaler: torch.amp.GradScaler | None = None, own_discriminator: nn.Module | None = None):
+                 scaler: torch.amp.GradScaler | None = None, own_discriminator: nn.Module | None = None,
+                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.generator = generator
         self.discriminator = discriminator
         self.loss = loss
@@ -37,26 +46,26 @@ class GANStep:
         self.penalties = tuple(penalties)   # the loss's and the architecture's, e.g. a gradient penalty
         self.scaler = scaler  # fp16 only: scales losses so small gradients survive
         self.own_discriminator = own_discriminator or discriminator
+        self.augment = augment or (lambda images: images)
         # Each backward fills its own network's gradients only: G's phase wastes no work on D's
         # weights, and D's (a gradient penalty's included) none on the images it was given.
         self.generator_params = [p for p in generator.parameters() if p.requires_grad]
         self.discriminator_params = [p for p in self.own_discriminator.parameters() if p.requires_grad]
 
-    def __call__(self, real_batches: Sequence[torch.Tensor]) -> torch.Tensor:
+    def __call__(self, real_batches: Sequence[RealBatch]) -> torch.Tensor:
         """One D update per real batch, then one G update; returns (loss_d, loss_g, d_real, d_fake), detached."""
-        G = self.generator
-
         # (1) Update D, once per real batch: tell real images from fakes (plus any penalties).
-        for index, real in enumerate(real_batches):
+        for index, (real, labels) in enumerate(real_batches):
             # Only the last fakes train G; earlier ones need no graph (nor a gradient all-reduce).
             with torch.set_grad_enabled(index == len(real_batches) - 1):
-                fake = G(self.sample_latent(real.shape[0]))
+                fake = labelled(self.generator, labels)(self.sample_latent(real.shape[0]))
             self.opt_d.zero_grad(set_to_none=True)
-            loss_d, real_logits, fake_logits = self._discriminator_backward(real, fake.detach())
+            loss_d, real_logits, fake_logits = self._discriminator_backward(
+                self.augment(real), self.augment(fake.detach()), labels)
             self._step(self.opt_d)
 
         # (2) Update G: make D score the last fakes as real.
-        fake_logits_for_g = self.own_discriminator(fake)
+        fake_logits_for_g = labelled(self.own_discriminator, labels)(self.augment(fake))
         loss_g = self.loss.generator(fake_logits_for_g)
         self.opt_g.zero_grad(set_to_none=True)
         self._backward(loss_g, inputs=self.generator_params)
@@ -69,29 +78,30 @@ class GANStep:
             self.loss.mean_output(fake_logits.detach()),
         ]).float()
 
-    def _discriminator_backward(self, real: torch.Tensor, fake: torch.Tensor):
+    def _discriminator_backward(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None):
         """D's gradients for one update; returns (loss, real logits, fake logits), the loss detached."""
-        D = self.discriminator
+        D = labelled(self.discriminator, labels)
         if not self.loss.separable:
             real_logits, fake_logits = D(real), D(fake)
-            loss = self._with_penalties(self.loss.discriminator(real_logits, fake_logits), real, fake)
+            loss = self._with_penalties(self.loss.discriminator(real_logits, fake_logits), real, fake, labels)
             self._backward(loss, inputs=self.discriminator_params)
             return loss.detach(), real_logits, fake_logits
         # The real half back-propagates before D sees the fakes, as in pytorch/examples, so D's
         # activations for the two batches are never held together. Under data parallelism its
         # gradients wait (no_sync) and are all-reduced with the fake half's, once.
-        with getattr(D, "no_sync", contextlib.nullcontext)():
+        with getattr(self.discriminator, "no_sync", contextlib.nullcontext)():
             real_logits = D(real)
             loss_real = self.loss.discriminator_real(real_logits)
             self._backward(loss_real, inputs=self.discriminator_params)
         fake_logits = D(fake)
-        loss_fake = self._with_penalties(self.loss.discriminator_fake(fake_logits), real, fake)
+        loss_fake = self._with_penalties(self.loss.discriminator_fake(fake_logits), real, fake, labels)
         self._backward(loss_fake, inputs=self.discriminator_params)
         return loss_real.detach() + loss_fake.detach(), real_logits, fake_logits
 
-    def _with_penalties(self, loss: torch.Tensor, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    def _with_penalties(self, loss: torch.Tensor, real: torch.Tensor, fake: torch.Tensor,
+                        labels: torch.Tensor | None) -> torch.Tensor:
         for penalty in self.penalties:
-            loss = loss + penalty(self.own_discriminator, real, fake)
+            loss = loss + penalty(labelled(self.own_discriminator, labels), real, fake)
         return loss
 
     def _backward(self, loss: torch.Tensor, inputs=None) -> None:
@@ -103,3 +113,8 @@ class GANStep:
         else:
             self.scaler.step(optimizer)
             self.scaler.update()  # after every optimiser step: D may step several times per G step
+
+
+def labelled(network: nn.Module, labels: torch.Tensor | None):
+    """`network` as a function of its images alone: bound to `labels` in a conditional run."""
+    return network if labels is None else lambda images: network(images, labels)

@@ -24,12 +24,13 @@ from typing import Any
 import torch
 
 from gancli import __version__
-from gancli.architectures import ArchConfig, Architecture, ImageShape, architectures
+from gancli.architectures import ArchConfig, Architecture, ImageShape, architectures, build_networks
 from gancli.checkpoints.format import CheckpointInfo, save_checkpoint
 from gancli.config import TrainConfig
 from gancli.core.device import resolve_device, use_device
 from gancli.core.pixels import grid_pixels, save_grid
-from gancli.datasets.loading import load_images
+from gancli.datasets import datasets
+from gancli.datasets.loading import load_images, parse_data, resolve_split
 from gancli.errors import ConfigError, GancliError
 from gancli.loggers import Loggers
 from gancli.losses import make_loss
@@ -59,6 +60,8 @@ from gancli.training.step import STAT_NAMES
 from gancli.training.timelapse import Timelapse
 
 GRID_SIZE = 64  # images in each progress grid: an 8 x 8 tile
+GRID_COLUMNS = 8
+GRID_CLASSES = 16  # a conditional run's grid: one row per class, the first 16 classes at most
 
 
 @dataclass
@@ -81,6 +84,18 @@ def arch_config_for(architecture: Architecture, config: TrainConfig | dict[str, 
     if values.get("lr") is not None:
         arch_config = dataclasses.replace(arch_config, lr_g=values["lr"], lr_d=values["lr"])
     return arch_config
+
+
+def conditional_architectures() -> list[str]:
+    """The names of the installed architectures that can be class-conditional."""
+    names = []
+    for plugin in architectures.plugins():
+        try:
+            if architectures.load(plugin).conditional:
+                names.append(plugin.name)
+        except Exception:  # a broken plugin is reported where it is used, not here
+            continue
+    return sorted(set(names))
 
 
 class Trainer:
@@ -133,6 +148,9 @@ class Trainer:
             self.architecture.config_dict(arch_config_for(self.architecture, resume.config)))
 
         self.loggers = Loggers(config.loggers)  # an unknown logger stops the run before it starts
+        if config.conditional and not self.architecture.conditional:
+            raise ConfigError(f"conditional: arch {config.arch} is not class-conditional; "
+                              f"conditional architectures: {', '.join(conditional_architectures()) or 'none'}")
         if config.image_size is not None:
             self._check_image_size(config.image_size, config.channels or 3)
         images = self.world.main_first(lambda: load_images(  # rank 0 first: one download
@@ -140,10 +158,12 @@ class Trainer:
             self.reporter.notify))
         self.shape = images.shape
         self.dataset_images = images.pixels.shape[0]
+        self.classes = self._classes_of(images)
         try:
             self.batches = make_batches(images.pixels, config.batch_size, config.seed, self.device,
                                         config.data_budget_mb, config.data_workers, self.reporter.notify,
-                                        self.world.rank, self.world.size)
+                                        self.world.rank, self.world.size,
+                                        labels=images.labels if self.classes else None)
         except ValueError as err:
             raise ConfigError(f"batch_size: {err}") from None
         self.training = self._build_training()
@@ -154,8 +174,16 @@ class Trainer:
 
         self.steps_per_epoch = max(1, self.batches.steps_per_epoch // self.d_steps)
         self.total_steps = config.steps or config.epochs * self.steps_per_epoch
-        # One fixed latent batch, drawn on the CPU so every device shows the same grid.
-        self.fixed_latent = self.sample_latent(GRID_SIZE, generator=torch.Generator().manual_seed(config.seed))
+        # One fixed latent batch, drawn on the CPU so every device shows the same grid; a
+        # conditional run's has one row per class, the same latents in every row.
+        grid_rng = torch.Generator().manual_seed(config.seed)
+        if self.classes:
+            rows = min(len(self.classes), GRID_CLASSES)
+            self.fixed_latent = self.sample_latent(GRID_COLUMNS, generator=grid_rng).repeat(rows, 1)
+            self.fixed_labels = torch.arange(rows).repeat_interleave(GRID_COLUMNS)
+        else:
+            self.fixed_latent = self.sample_latent(GRID_SIZE, generator=grid_rng)
+            self.fixed_labels = None
 
         self.step = 0
         self.rollbacks = 0
@@ -168,7 +196,18 @@ class Trainer:
             self.run_id = resume.info.run_id or uuid.uuid4().hex
             self.resume_from(resume)
         self.world.on_main(self.open_loggers)
-        self.fid = self._fid_tracker(feature_extractor) if config.eval_every and self.world.is_main else None
+        self.scorer = self._run_scorer(images, feature_extractor) \
+            if config.eval_every and self.world.is_main else None
+
+    def _classes_of(self, images) -> tuple[str, ...]:
+        """The classes a conditional run learns (the dataset's); none for an unconditional run."""
+        if not self.config.conditional:
+            return ()
+        if images.labels is None or not images.classes:
+            hint = " (a folder is labelled when its images sit in one subfolder per class)" \
+                if parse_data(self.config.data, None)[0] == "folder" else ""
+            raise ConfigError(f"conditional: dataset {self.config.data} has no class labels{hint}")
+        return images.classes
 
     def _check_image_size(self, size: int, channels: int) -> None:
         """Refuse a size the architecture cannot make before any image is read or resized: the
@@ -176,7 +215,7 @@ class Trainer:
         shape = ImageShape(channels, size, size)
         try:
             with torch.device("meta"):
-                self.architecture.build(shape, self.arch_config)
+                build_networks(self.architecture, shape, self.arch_config)
         except ValueError as err:
             raise ConfigError(f"image_size: arch {self.config.arch} cannot make {shape} images: {err}") from None
         except Exception:
@@ -228,19 +267,29 @@ class Trainer:
         try:
             return build_training(self.architecture, self.arch_config, self.shape, self.loss, execution,
                                   self.config.seed, notify=self.reporter.notify, world=self.world,
-                                  sync_bn=self.config.sync_bn)
+                                  sync_bn=self.config.sync_bn, classes=len(self.classes),
+                                  augment=self.config.augment)
         except ValueError as err:
             raise ConfigError(f"arch {self.config.arch} cannot make {self.shape} images: {err}") from None
 
-    def _fid_tracker(self, feature_extractor):
+    def _run_scorer(self, images, feature_extractor):
         from gancli.metrics.features import inception_extractor  # the FID network loads only when asked for
-        from gancli.training.best import FidTracker, recorded_best
+        from gancli.training.best import RunScorer, recorded_best
 
         config = self.config
-        extractor = feature_extractor or inception_extractor(
-            Path(config.inception) if config.inception else None, self.device)
+        extractor = None
+        if "fid" in config.eval_metrics:
+            def extractor():
+                return feature_extractor or inception_extractor(
+                    Path(config.inception) if config.inception else None, self.device)
+        if "classifier" in config.eval_metrics and images.labels is None:
+            raise ConfigError(f"eval_metrics: the classifier measures need class labels, and dataset "
+                              f"{config.data} has none")
         best = recorded_best(self.run.metrics_path) if self.run.best_checkpoint.exists() else float("inf")
-        return FidTracker(extractor, config.data, config.split, self.shape, config.eval_num, config.data_root, best)
+        name, _ = parse_data(config.data, config.data_root)
+        split = resolve_split(datasets.get(name), name, config.split)
+        return RunScorer(images, config.data, split, config.eval_num, bool(self.classes), extractor,
+                         "classifier" in config.eval_metrics, best, notify=self.reporter.notify)
 
     @property
     def epoch(self) -> int:
@@ -270,6 +319,7 @@ class Trainer:
             seed=self.config.seed, loss=self.loss_name, arch_package=plugin.package,
             arch_version=plugin.version, gancli_version=__version__, config=self.config.to_dict(),
             ema_decay=self.ema.decay if self.ema else None, checkpoint_id=checkpoint_id, run_id=self.run_id,
+            classes=self.classes,
         )
 
     def save(self) -> bool:
@@ -293,21 +343,25 @@ class Trainer:
     def save_samples(self) -> None:
         if not self.world.is_main:
             return
-        images = torch.cat(list(images_from_latents(self.training.generator, self.fixed_latent, self.device)))
-        save_grid(images, self.run.sample_path(self.step), nrow=8)
-        self.loggers.image(self.step, "samples", grid_pixels(images, nrow=8))
+        images = torch.cat(list(images_from_latents(self.training.generator, self.fixed_latent, self.device,
+                                                    labels=self.fixed_labels)))
+        save_grid(images, self.run.sample_path(self.step), nrow=GRID_COLUMNS)
+        self.loggers.image(self.step, "samples", grid_pixels(images, nrow=GRID_COLUMNS))
         self.timelapse.submit(self.run.sample_grids(), self.run.timelapse)
 
     def evaluate(self) -> None:
-        """Score FID, log it, and keep the checkpoint when the score is the best so far."""
-        score = self.fid.score(self.sampled_generator, self.sample_latent, self.device)
-        if score.improved:
+        """Score the generator, log the scores, and keep the checkpoint when FID is the best so far."""
+        from gancli.training.best import describe_scores
+
+        evaluation = self.scorer.score(self.sampled_generator, self.sample_latent, self.device)
+        if evaluation.improved:
             try:
                 save_checkpoint(self.run.best_checkpoint, self.networks(), self.checkpoint_info(uuid.uuid4().hex))
             except OSError as err:
                 raise GancliError(f"cannot write {self.run.best_checkpoint}: {err.strerror or err}") from None
-        self.loggers.scalars(self.step, {"epoch": self.epoch, "fid": score.fid, "best_fid": score.best_fid})
-        self.reporter.notify(f"step {self.step}  FID {score.fid:.2f}" + ("  (best so far)" if score.improved else ""))
+        self.loggers.scalars(self.step, {"epoch": self.epoch, **evaluation.scores})
+        self.reporter.notify(f"step {self.step}  {describe_scores(evaluation.scores)}"
+                             + ("  (best so far)" if evaluation.improved else ""))
 
     # -- divergence ----------------------------------------------------------------------
 
@@ -426,7 +480,7 @@ class Trainer:
                         continue
                     if config.sample_every and (self.step % config.sample_every == 0 or last):
                         self.save_samples()
-                    if self.fid and (self.step % config.eval_every == 0 or last):
+                    if self.scorer and (self.step % config.eval_every == 0 or last):
                         self.evaluate()
                     checkpoint_due = config.checkpoint_every and self.step % config.checkpoint_every == 0
                     if (checkpoint_due or last or stop) and not self.save():

@@ -7,6 +7,11 @@ Discriminator: pairs of a 3x3 stride-1 and a 4x4 stride-2 convolution, 64 -> 64,
 and spectral normalisation on every layer. It trains with the hinge loss, Adam(2e-4, 0.0, 0.9)
 and five discriminator updates per generator update, the paper's setting for its hinge runs.
 Any side divisible by 8 builds (the paper used 32 and 48).
+
+Class-conditional (`gancli train --conditional`): the generator's dense layer takes the latent
+joined to a label embedding, and the discriminator adds the projection of a spectrally
+normalised label embedding onto its last features (Miyato & Koyama 2018, as in the paper's
+conditional runs; the paper's conditional batch norm in G is left out).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from gancli.architectures import ArchConfig, Architecture, ImageShape
+from gancli.architectures import ArchConfig, Architecture, ImageShape, LabelledLatent, Projection
 
 UPSAMPLINGS = 3  # three stride-2 steps: the image side is 8 times the first feature map's
 
@@ -39,11 +44,13 @@ class SNGANConfig(ArchConfig):
 
 
 class Generator(nn.Module):
-    def __init__(self, shape: ImageShape, config: SNGANConfig):
+    def __init__(self, shape: ImageShape, config: SNGANConfig, classes: int = 0):
         super().__init__()
         width = config.g_channels
         self.start = (width, shape.height // 8, shape.width // 8)
-        self.project = nn.Linear(config.latent_dim, width * self.start[1] * self.start[2])
+        self.label = LabelledLatent(classes, config.latent_dim) if classes else None
+        inputs = config.latent_dim * (2 if classes else 1)
+        self.project = nn.Linear(inputs, width * self.start[1] * self.start[2])
         self.project_norm = nn.BatchNorm2d(width)
         blocks = []
         for i in range(UPSAMPLINGS):
@@ -52,14 +59,16 @@ class Generator(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.to_image = nn.Conv2d(width >> UPSAMPLINGS, shape.channels, 3, padding=1)
 
-    def forward(self, z):
+    def forward(self, z, labels=None):
+        if self.label is not None:
+            z = self.label(z, labels)
         x = self.project(z).view(-1, *self.start)          # 512 x 4 x 4 for 32x32
         x = self.blocks(nn.functional.relu(self.project_norm(x)))  # 64 x 32 x 32
         return self.to_image(x).tanh()                     # C x 32 x 32, in [-1, 1]
 
 
 class Discriminator(nn.Module):
-    def __init__(self, shape: ImageShape, config: SNGANConfig):
+    def __init__(self, shape: ImageShape, config: SNGANConfig, classes: int = 0):
         super().__init__()
         width = config.d_channels
         layers, channels = [], shape.channels
@@ -71,10 +80,19 @@ class Discriminator(nn.Module):
         top = width << UPSAMPLINGS
         layers += [spectral_norm(nn.Conv2d(channels, top, 3, padding=1)), nn.LeakyReLU(config.leak)]
         self.blocks = nn.Sequential(*layers)               # 512 x 4 x 4 for 32x32
-        self.score = spectral_norm(nn.Linear(top * (shape.height // 8) * (shape.width // 8), 1))
+        features = top * (shape.height // 8) * (shape.width // 8)
+        self.score = spectral_norm(nn.Linear(features, 1))
+        self.projection = None
+        if classes:
+            self.projection = Projection(classes, features)
+            spectral_norm(self.projection.embed)
 
-    def forward(self, images):
-        return self.score(self.blocks(images).flatten(1)).squeeze(1)  # one score per image
+    def forward(self, images, labels=None):
+        features = self.blocks(images).flatten(1)
+        scores = self.score(features).squeeze(1)           # one score per image
+        if self.projection is not None:
+            scores = scores + self.projection(features, labels)
+        return scores
 
 
 class SNGAN(Architecture):
@@ -83,15 +101,16 @@ class SNGAN(Architecture):
     d_steps = 5
     image_sizes = (32, 48, 64)
     description = "SNGAN standard CNN: spectral norm in D, hinge loss, 5 D steps (Miyato et al. 2018)"
+    conditional = True
 
     def check_shape(self, shape: ImageShape) -> None:
         if shape.height % 8 or shape.width % 8:
             raise ValueError(f"SNGAN's standard CNN needs sides divisible by 8, got {shape}")
 
-    def build(self, shape: ImageShape, config: SNGANConfig) -> tuple[nn.Module, nn.Module]:
+    def build(self, shape: ImageShape, config: SNGANConfig, classes: int = 0) -> tuple[nn.Module, nn.Module]:
         # PyTorch's default initialisation, as the authors' Chainer code used its framework's.
         self.check_shape(shape)
-        return Generator(shape, config), Discriminator(shape, config)
+        return Generator(shape, config, classes), Discriminator(shape, config, classes)
 
 
 sngan = SNGAN()

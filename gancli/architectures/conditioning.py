@@ -1,0 +1,39 @@
+"""Building blocks for class-conditional networks, for the built-in architectures and plugins.
+
+The generator takes the label as cGAN does (Mirza & Osindero 2014): a learned embedding of it
+joined to the latent. The discriminator takes it by projection (Miyato & Koyama 2018): its score
+is the unconditional score plus the inner product of an embedding of the label with the
+discriminator's features, which asks "is this a real image of this class" without a second head.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class LabelledLatent(nn.Module):
+    """(z, labels) -> z joined to a learned `dim`-vector per class: the generator's input."""
+
+    def __init__(self, classes: int, dim: int):
+        super().__init__()
+        if classes < 1:
+            raise ValueError(f"a conditional network needs at least one class, got {classes}")
+        self.embed = nn.Embedding(classes, dim)  # N(0, 1), the latent's own scale
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return torch.cat([z, self.embed(labels).to(z.dtype)], dim=1)
+
+
+class Projection(nn.Module):
+    """(features (N, F), labels) -> the projection term (N,): <embed(label), features>."""
+
+    def __init__(self, classes: int, features: int):
+        super().__init__()
+        if classes < 1:
+            raise ValueError(f"a conditional network needs at least one class, got {classes}")
+        self.embed = nn.Embedding(classes, features)
+        nn.init.normal_(self.embed.weight, 0.0, 0.02)  # the scale of the unconditional head's weights
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return (self.embed(labels).to(features.dtype) * features).sum(dim=1)

@@ -1,0 +1,52 @@
+"""The classes a conditional generator is asked for: `--class 7`, `--class cat,dog`, `--class all`."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from gancli.config.typed import shorten
+from gancli.errors import ConfigError
+
+ALL = "all"
+
+
+def parse_classes(text: str, classes: tuple[str, ...], checkpoint: object = "the checkpoint") -> list[int]:
+    """The labels `text` names, in its order: class names (exact, then ignoring case), label
+    numbers, or `all`; comma-separated. `classes` are the checkpoint's, label 0 first."""
+    if not classes:
+        raise ConfigError(f"--class: {checkpoint} is unconditional (trained without --conditional); "
+                          f"it makes images of no particular class")
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if parts == [ALL]:
+        return list(range(len(classes)))
+    if not parts:
+        raise ConfigError("--class: name at least one class, or all")
+    folded = {}
+    for label, name in enumerate(classes):
+        folded.setdefault(name.casefold(), label)
+    labels = []
+    for part in parts:
+        if part in classes:
+            labels.append(classes.index(part))
+        elif part.casefold() in folded:
+            labels.append(folded[part.casefold()])
+        elif part.isdigit() and int(part) < len(classes):
+            labels.append(int(part))
+        else:
+            names = ", ".join(classes)
+            names = names if len(names) <= 80 else names[:77] + "..."
+            raise ConfigError(f"--class: {shorten(part)} is not one of the checkpoint's {len(classes)} classes: "
+                              f"{names} (or a number 0-{len(classes) - 1}, or all)")
+    return labels
+
+
+def labels_per_row(labels: list[int], per_class: int) -> torch.Tensor:
+    """`per_class` of each label in turn: one row per class in a grid of `per_class` columns."""
+    return torch.tensor(labels, dtype=torch.int64).repeat_interleave(per_class)
+
+
+def file_safe(name: str) -> str:
+    """A class name usable in a file name: anything but letters, digits, '.', '-' and '_' becomes '_'."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name).strip(".") or "class"
