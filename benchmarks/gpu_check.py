@@ -5,8 +5,10 @@
 
 1. Correctness: the same fp32 step, eager and replayed as a CUDA graph, from one seed, with
    deterministic cuDNN: the statistics of every step and the parameters afterwards must agree
-   (the graph replays the same kernels, so they should agree to rounding). Then the default fast
-   path (bf16, channels-last, graph) runs 50 steps and must keep finite losses.
+   (the graph replays the same kernels, so they should agree to rounding); again for a
+   class-conditional step with DiffAugment (labels copied into the graph's buffers with the
+   images, augmentation drawn inside the graph). Then the default fast path (bf16,
+   channels-last, graph) runs 50 steps and must keep finite losses.
 2. `gancli bench` for 64x64x3 (pytorch/examples' model, `dcgan64`) and 32x32x3 (the seed's
    `dcgan`) at batch 128 and 1024, the default fast path and eager bf16 for comparison.
 3. `gancli train` in steady state on the synthetic data against `bench` at the same settings.
@@ -53,16 +55,20 @@ def parameters_of(training) -> torch.Tensor:
                      + [p.detach().float().flatten() for p in training.discriminator.state_dict().values()])
 
 
-def run_steps(execution: Execution, steps: int, shape: ImageShape, batch_size: int, deterministic: bool = False):
-    """The statistics of each step, the parameters after the first replay and after the last step."""
+def run_steps(execution: Execution, steps: int, shape: ImageShape, batch_size: int, deterministic: bool = False,
+              conditional: bool = False):
+    """The statistics of each step, the parameters after the first replay and after the last step;
+    `conditional`: ten classes, labels with every batch, and all DiffAugment policies."""
     architecture = architectures.get("dcgan")
     arch_config = architecture.make_config({})
-    training = build_training(architecture, arch_config, shape, make_loss("bce", 0.1), execution, seed=0)
+    extra = dict(classes=10, augment=("color", "translation", "cutout")) if conditional else {}
+    training = build_training(architecture, arch_config, shape, make_loss("bce", 0.1), execution, seed=0, **extra)
     if deterministic:  # build_training turned the autotuner on; both sides must run the same kernels
         torch.backends.cudnn.benchmark = False
     pixels = torch.randint(0, 256, (batch_size * 4, *shape.as_tuple()), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(0)).to(execution.device)
-    batches = DeviceBatches(pixels, batch_size, seed=0)
+    labels = torch.arange(batch_size * 4, device=execution.device) % 10 if conditional else None
+    batches = DeviceBatches(pixels, batch_size, seed=0, labels=labels)
     stats, first = [], None
     for index in range(1, steps + 1):
         stats.append(training.update([batches.next()]).clone())
@@ -73,34 +79,42 @@ def run_steps(execution: Execution, steps: int, shape: ImageShape, batch_size: i
 
 def check_correctness(device: torch.device, quick: bool) -> list[str]:
     failures = []
+    for conditional in (False, True):
+        failures += check_graph_against_eager(device, quick, conditional)
+    fast = resolve_execution(ExecutionOptions(), device)
+    shape, batch = (ImageShape(3, 16, 16), 8) if quick else (ImageShape(3, 32, 32), 128)
+    stats, _, _, mode = run_steps(fast, 5 if quick else 50, shape, batch)
+    finite = bool(torch.isfinite(stats).all())
+    print(f"stability: {mode}, {len(stats)} steps, final losses {stats[-1, :2].tolist()} -> {'ok' if finite else 'FAIL'}")
+    if not finite:
+        failures.append("fast path losses not finite")
+    return failures
+
+
+def check_graph_against_eager(device: torch.device, quick: bool, conditional: bool) -> list[str]:
+    failures = []
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
     shape, batch, steps = (ImageShape(3, 16, 16), 8, FIRST_REPLAY + 1) if quick else (ImageShape(3, 32, 32), 128, 8)
     graphs = device.type == "cuda"
     eager = Execution(device, "fp32", channels_last=False, fused_adam=True, cuda_graphs=False, compile=False)
     graphed = Execution(device, "fp32", channels_last=False, fused_adam=True, cuda_graphs=graphs, compile=False)
-    eager_stats, eager_first, eager_params, _ = run_steps(eager, steps, shape, batch, deterministic=True)
-    graph_stats, graph_first, graph_params, mode = run_steps(graphed, steps, shape, batch, deterministic=True)
+    eager_stats, eager_first, eager_params, _ = run_steps(eager, steps, shape, batch, True, conditional)
+    graph_stats, graph_first, graph_params, mode = run_steps(graphed, steps, shape, batch, True, conditional)
     stats_error = ((graph_stats - eager_stats).abs() / eager_stats.abs().clamp_min(1e-6)).max().item()
     first_error = (graph_first - eager_first).abs().max().item()
     param_error = (graph_params - eager_params).abs().max().item()
     param_atol = 2 * LR * (steps - FIRST_REPLAY)
     ok = stats_error <= STATS_RTOL and first_error == 0 and param_error <= param_atol \
         and (mode.startswith("cuda graph") or not graphs)
-    print(f"correctness: {mode} vs eager over {steps} steps: stats rel err {stats_error:.2e} (<= {STATS_RTOL}), "
+    what = "conditional + augment" if conditional else "plain"
+    print(f"correctness ({what}): {mode} vs eager over {steps} steps: stats rel err {stats_error:.2e} (<= {STATS_RTOL}), "
           f"params after the first replay {'equal' if first_error == 0 else f'differ by {first_error:.2e}'}, "
           f"after {steps} steps max abs err {param_error:.2e} (<= {param_atol:.1e}) -> {'ok' if ok else 'FAIL'}")
     if not ok:
-        failures.append("graph step differs from eager step")
+        failures.append(f"graph step differs from eager step ({what})")
     torch.backends.cudnn.deterministic = False
     torch.backends.cudnn.benchmark = True
-
-    fast = resolve_execution(ExecutionOptions(), device)
-    stats, _, _, mode = run_steps(fast, 5 if quick else 50, shape, batch)
-    finite = bool(torch.isfinite(stats).all())
-    print(f"stability: {mode}, {len(stats)} steps, final losses {stats[-1, :2].tolist()} -> {'ok' if finite else 'FAIL'}")
-    if not finite:
-        failures.append("fast path losses not finite")
     return failures
 
 

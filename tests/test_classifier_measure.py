@@ -47,10 +47,17 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("cache") / "classifiers"
 
 
+# MNIST needs fewer batches than the colour digits the default minimum is set for: with 100 the
+# tests' classifiers train in half the time and are as accurate on MNIST.
+MNIST_MIN_STEPS = 100
+
+
 @pytest.fixture(scope="session")
 def reference(mnist, cache):
     pixels, labels = mnist
-    return reference_classifier(pixels[:SUBSET], labels[:SUBSET], classes=10, cache_folder=cache)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(classifier, "MIN_STEPS", MNIST_MIN_STEPS)
+        return reference_classifier(pixels[:SUBSET], labels[:SUBSET], classes=10, cache_folder=cache)
 
 
 @pytest.fixture(scope="session")
@@ -196,7 +203,8 @@ def test_training_is_deterministic_for_a_seed(few):
 CAS_IMAGES = 800
 
 
-def test_cas_of_real_images_with_their_labels_matches_real_data(reference, mnist):
+def test_cas_of_real_images_with_their_labels_matches_real_data(reference, mnist, monkeypatch):
+    monkeypatch.setattr(classifier, "MIN_STEPS", MNIST_MIN_STEPS)
     pixels, labels = mnist
     pixels, labels = pixels[:SUBSET], labels[:SUBSET]
     # Real training images, though not the ones the real-data baseline trains on.

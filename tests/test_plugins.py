@@ -61,9 +61,10 @@ def test_the_conformance_kit_catches_a_generator_of_the_wrong_size(install_packa
 def test_list_shows_each_architecture_with_package_loss_d_steps_and_sizes():
     dcgan = listed()["architectures"]["dcgan"]
     assert (dcgan["package"], dcgan["status"], dcgan["default_loss"], dcgan["d_steps"]) == ("gancli", "ok", "bce", 1)
-    assert dcgan["image_sizes"] == [16, 28, 32, 64]
-    details = invoke("list", "dcgan").output
-    assert "default loss bce; 1 D step(s) per G step; image sizes 16, 28, 32, 64" in details
+    assert dcgan["image_sizes"] == [16, 28, 32, 64] and dcgan["conditional"] is True
+    details = " ".join(invoke("list", "dcgan").output.split())
+    assert "default loss bce; 1 D step(s) per G step; image sizes 16, 28, 32, 64;" in details
+    assert "conditional with --conditional" in details
     assert {"bce", "hinge", "wgan-gp"} <= set(listed()["losses"])
 
 

@@ -12,14 +12,25 @@ import torch
 from torch import nn
 
 
-class LabelledLatent(nn.Module):
-    """(z, labels) -> z joined to a learned `dim`-vector per class: the generator's input."""
+def label_dim(classes: int, latent_dim: int) -> int:
+    """The size of the generator's label embedding: one entry per class, as many as a one-hot
+    code has (Mirza & Osindero's), but at most a quarter of the latent's. It must stay small
+    beside the latent: with an embedding as large as the latent, the quick start's DCGAN learnt
+    to ignore the latent within its first 150 steps and drew one image per class
+    (benchmarks/README.md, "Conditioning")."""
+    return max(1, min(classes, latent_dim // 4))
 
-    def __init__(self, classes: int, dim: int):
+
+class LabelledLatent(nn.Module):
+    """(z, labels) -> z joined to a learned vector per class: the generator's input, of
+    `latent_dim + label_dim(classes, latent_dim)` values (`size`)."""
+
+    def __init__(self, classes: int, latent_dim: int):
         super().__init__()
         if classes < 1:
             raise ValueError(f"a conditional network needs at least one class, got {classes}")
-        self.embed = nn.Embedding(classes, dim)  # N(0, 1), the latent's own scale
+        self.size = latent_dim + label_dim(classes, latent_dim)
+        self.embed = nn.Embedding(classes, label_dim(classes, latent_dim))  # N(0, 1), the latent's own scale
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return torch.cat([z, self.embed(labels).to(z.dtype)], dim=1)

@@ -5,8 +5,8 @@ discriminator 32x32x3 -> 16x16x64 -> 8x8x128 -> 4x4x256 -> 1 logit. The number o
 is the number of times the image side halves (evenly) while staying at least 4: three for 32,
 two for MNIST's 28 (starting at 7x7), four for 64.
 
-Conditional (`classes` > 0): the generator's dense layer takes the latent joined to a learned
-embedding of the label, of the latent's size; the discriminator adds a projection of the label
+Conditional (`classes` > 0): the generator's dense layer takes the latent joined to a small
+learned embedding of the label (`conditioning.label_dim`); the discriminator adds a projection of the label
 onto its last features to its logit (see `gancli.architectures.conditioning`).
 """
 
@@ -68,7 +68,7 @@ class Generator(nn.Module):
         self.start = (config.g_channels, shape.height >> layers, shape.width >> layers)
         channels = [config.g_channels >> i for i in range(layers)] + [shape.channels]
         self.label = LabelledLatent(classes, config.latent_dim) if classes else None
-        inputs = config.latent_dim * (2 if classes else 1)
+        inputs = self.label.size if classes else config.latent_dim
         self.project = nn.Linear(inputs, self.start[0] * self.start[1] * self.start[2], bias=False)
         self.project_norm = nn.BatchNorm2d(channels[0])
         blocks = []

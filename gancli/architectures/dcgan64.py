@@ -39,7 +39,7 @@ class Generator(nn.Module):
         super().__init__()
         nz, ngf = config.latent_dim, config.g_features
         self.label = LabelledLatent(classes, nz) if classes else None
-        nz *= 2 if classes else 1
+        nz = self.label.size if classes else nz
         self.main = nn.Sequential(
             nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False),
             nn.BatchNorm2d(ngf * 8), nn.ReLU(True),          # (ngf*8) x 4 x 4

@@ -49,7 +49,8 @@ def _registries() -> dict[str, Registry]:
 def _details(kind: str, obj: Any) -> dict[str, Any]:
     """What one kind of entry says about itself beyond its description."""
     if kind == "architectures":
-        return {"default_loss": obj.default_loss, "d_steps": obj.d_steps, "image_sizes": list(obj.image_sizes)}
+        return {"default_loss": obj.default_loss, "d_steps": obj.d_steps, "image_sizes": list(obj.image_sizes),
+                "conditional": bool(obj.conditional)}
     if kind == "datasets":
         return {"shape": list(obj.native_shape.as_tuple()), "splits": list(obj.splits)}
     return {}

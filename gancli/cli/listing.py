@@ -78,7 +78,8 @@ def describe(kind: str, row: dict[str, Any]) -> str:
         body = [row["description"] or "(no description)"]
         if kind == "architecture":
             body.append(f"default loss {row['default_loss']}; {row['d_steps']} D step(s) per G step; "
-                        f"image sizes {', '.join(map(str, row['image_sizes'])) or 'any'}")
+                        f"image sizes {', '.join(map(str, row['image_sizes'])) or 'any'}; "
+                        f"{'class-conditional with --conditional' if row['conditional'] else 'unconditional only'}")
         elif kind == "dataset":
             body.append(f"images {'x'.join(map(str, row['shape']))}; splits {', '.join(row['splits'])}")
     return "\n".join([head] + [textwrap.fill(text, 78, initial_indent="  ", subsequent_indent="  ")

@@ -49,7 +49,7 @@ class Generator(nn.Module):
         width = config.g_channels
         self.start = (width, shape.height // 8, shape.width // 8)
         self.label = LabelledLatent(classes, config.latent_dim) if classes else None
-        inputs = config.latent_dim * (2 if classes else 1)
+        inputs = self.label.size if classes else config.latent_dim
         self.project = nn.Linear(inputs, width * self.start[1] * self.start[2])
         self.project_norm = nn.BatchNorm2d(width)
         blocks = []

@@ -1,0 +1,64 @@
+"""Real MNIST split into images to train on and images no model sees, for the quality benchmarks.
+
+The 10,000 real MNIST test images (`../shared/data/mnist`, or `--data`) are split by a seeded
+permutation: `heldout` images are set aside, the rest are for training. Both parts are written as
+IDX files into a data root, the training part as MNIST's `train` split and the held-out part as
+its `test` split, so gancli's own `mnist` dataset reads them (`--data mnist --split train
+--data-root ROOT`) exactly as it reads the official files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+SPLIT_SEED = 2026
+
+
+def read_idx(path: Path) -> torch.Tensor:
+    """An IDX file (gzipped or not) as a uint8 tensor of its declared shape."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    zero, kind, dims = struct.unpack(">HBB", data[:4])
+    if zero != 0 or kind != 0x08:
+        raise ValueError(f"{path} is not a uint8 IDX file")
+    shape = struct.unpack(f">{dims}I", data[4:4 + 4 * dims])
+    return torch.frombuffer(bytearray(data[4 + 4 * dims:]), dtype=torch.uint8).view(*shape)
+
+
+def write_idx(path: Path, values: torch.Tensor) -> None:
+    header = struct.pack(">HBB", 0, 0x08, values.dim()) + struct.pack(f">{values.dim()}I", *values.shape)
+    path.write_bytes(header + values.contiguous().numpy().tobytes())
+
+
+@dataclass
+class HeldoutMNIST:
+    root: Path            # a data root: MNIST/raw/ holds the train (to train on) and t10k (held out) files
+    train_pixels: torch.Tensor   # (N, 1, 28, 28) uint8
+    train_labels: torch.Tensor
+    heldout_pixels: torch.Tensor
+    heldout_labels: torch.Tensor
+
+
+def prepare(root: Path, source: Path = SHARED_MNIST, heldout: int = 2000, limit: int | None = None) -> HeldoutMNIST:
+    """Split the real test images (the first `limit` of them, for a quick run) and write both parts under `root`."""
+    pixels = read_idx(source / "t10k-images-idx3-ubyte.gz")
+    labels = read_idx(source / "t10k-labels-idx1-ubyte.gz")
+    if limit is not None:
+        pixels, labels = pixels[:limit], labels[:limit]
+    if not 0 < heldout < len(pixels):
+        raise ValueError(f"cannot hold out {heldout} of {len(pixels)} images")
+    order = torch.randperm(len(pixels), generator=torch.Generator().manual_seed(SPLIT_SEED))
+    held, kept = order[:heldout], order[heldout:]
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, index in (("train", kept), ("t10k", held)):
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", pixels[index])
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels[index])
+    return HeldoutMNIST(root, pixels[kept].unsqueeze(1), labels[kept], pixels[held].unsqueeze(1), labels[held])

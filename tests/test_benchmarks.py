@@ -1,0 +1,48 @@
+"""The quality benchmarks run end to end at a tiny size, so they cannot rot between full runs."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from dataset_files import SHARED_DATA
+
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+TINY = ["--limit", "600", "--heldout", "100", "--steps", "2", "--num", "40", "--no-fid", "--device", "cpu",
+        "--classifier-min-steps", "0", "--data", str(SHARED_DATA / "mnist")]
+
+
+def run(script: str, *args) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, str(BENCHMARKS / script), *map(str, args)], capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result
+
+
+def test_the_quality_benchmark_trains_both_recipes_and_scores_them_on_held_out_images(tmp_path):
+    out = tmp_path / "quality"
+    result = run("quality.py", *TINY, "--model", "g_channels=16", "--model", "d_channels=8",
+                 "--model", "latent_dim=16", "--out", out)
+    report = json.loads((out / "report.json").read_text())
+    assert report["train_images"] == 500 and report["heldout_images"] == 100
+    recipes = {row["recipe"]: row for row in report["runs"]}
+    assert set(recipes) == {"unconditional", "conditional"}
+    assert "conditional_accuracy" in recipes["conditional"] and "cas" in recipes["conditional"]
+    assert "conditional_accuracy" not in recipes["unconditional"]
+    assert (out / "conditional-seed0.png").is_file() and (out / "unconditional-seed0.png").is_file()
+    assert "| conditional | 0 | 2 |" in result.stdout and "FID: not asked for" in result.stdout
+
+
+def test_the_reference_comparison_trains_both_sides_per_seed_and_flags_collapse(tmp_path):
+    out = tmp_path / "comparison"
+    result = run("reference_comparison.py", *TINY, "--seeds", "0,1", "--reference-width", "8",
+                 "--set", "model.g_channels=16", "--set", "model.d_channels=8", "--out", out)
+    report = json.loads((out / "report.json").read_text())
+    assert [(r["side"], r["seed"]) for r in report["runs"]] == \
+        [("gancli", 0), ("reference", 0), ("gancli", 1), ("reference", 1)]
+    assert all(r["steps"] == 2 and r["collapsed"] == (r["classes_covered"] < 8) for r in report["runs"])
+    for side in ("gancli", "reference"):  # a collapsed run is flagged and left out of its side's mean
+        kept = [r for r in report["runs"] if r["side"] == side and not r["collapsed"]]
+        assert report["means"][side]["kept"] == len(kept) and report["means"][side]["runs"] == 2
+        assert f"| {side} mean of {len(kept)} of 2 |" in result.stdout
+    assert (out / "reference-seed1.png").is_file() and (out / "gancli-seed0.png").is_file()
