@@ -5,8 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from dataset_files import SHARED_DATA
 
+pytestmark = pytest.mark.skipif(not (SHARED_DATA / "mnist").is_dir(), reason="../shared/data/mnist is absent")
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 TINY = ["--limit", "600", "--heldout", "100", "--steps", "2", "--num", "40", "--no-fid", "--device", "cpu",
         "--classifier-min-steps", "0", "--data", str(SHARED_DATA / "mnist")]
