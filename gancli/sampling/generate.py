@@ -36,7 +36,7 @@ def images_from_latents(generator: nn.Module, latents: torch.Tensor, device: tor
         generator.train(was_training)
 
 
-def class_labels(model: LoadedGenerator, n: int, seed: int, labels: torch.Tensor | None = None) -> torch.Tensor | None:
+def class_labels(model: LoadedGenerator, n: int, labels: torch.Tensor | None = None) -> torch.Tensor | None:
     """The labels `n` images are made for: `labels` as given, else (for a conditional generator)
     every class in turn, 0, 1, ..., K-1, 0, ...; None for an unconditional one."""
     if labels is not None or not model.classes:
@@ -50,7 +50,7 @@ def generate(model: LoadedGenerator, n: int, seed: int = 0, batch_size: int = 25
     `seed`, so the same seed gives the same images on every device. A conditional generator
     makes image i of class `labels[i]`, by default the classes in turn (`class_labels`)."""
     latents = model.sample_latent(n, generator=torch.Generator().manual_seed(seed))
-    labels = class_labels(model, n, seed, labels)
+    labels = class_labels(model, n, labels)
     return torch.cat(list(images_from_latents(model.generator, latents, device, batch_size, labels)))
 
 

@@ -177,7 +177,7 @@ def write_samples(request: SampleRequest) -> SampleResult:
         labels = labels_per_row(chosen, per_class)
         latents = latents.repeat(len(chosen), *([1] * (latents.dim() - 1)))
     else:
-        labels = class_labels(model, latents.shape[0], request.seed)
+        labels = class_labels(model, latents.shape[0])
     count = latents.shape[0]
     output = request.output or Path("samples.npz" if request.format == "npz" else "samples.png")
     try:
