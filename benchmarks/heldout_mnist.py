@@ -16,6 +16,10 @@ from pathlib import Path
 
 import torch
 
+from gancli.errors import GancliError
+from gancli.metrics.evaluation import Scorer
+from gancli.metrics.features import inception_extractor
+
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 SPLIT_SEED = 2026
 
@@ -62,3 +66,15 @@ def prepare(root: Path, source: Path = SHARED_MNIST, heldout: int = 2000, limit:
         write_idx(raw / f"{prefix}-images-idx3-ubyte", pixels[index])
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels[index])
     return HeldoutMNIST(root, pixels[kept].unsqueeze(1), labels[kept], pixels[held].unsqueeze(1), labels[held])
+
+
+def heldout_fid(heldout_pixels: torch.Tensor, device: torch.device, inception: Path | None, skip: bool,
+                cache: Path) -> tuple[Scorer | None, str]:
+    """FID against the held-out images, and the network's name; None and why where there is none."""
+    if skip:
+        return None, "not asked for (--no-fid)"
+    try:
+        extractor = inception_extractor(inception, device, batch_size=50)
+    except GancliError as err:
+        return None, f"not measured: {err}"
+    return Scorer(extractor, "mnist-heldout", "test", heldout_pixels, ("fid",), cache), extractor.key

@@ -32,33 +32,21 @@ import time
 from pathlib import Path
 
 import torch
-from heldout_mnist import SHARED_MNIST, prepare
+from heldout_mnist import SHARED_MNIST, heldout_fid, prepare
 
 from gancli.checkpoints.generator import load_generator
 from gancli.cli.progress import PlainReporter
 from gancli.config import TrainConfig
 from gancli.core.device import resolve_device
 from gancli.core.pixels import save_grid
-from gancli.errors import GancliError, run_script
+from gancli.errors import run_script
 from gancli.metrics import classifier
 from gancli.metrics.classifier import classification_accuracy_score, classifier_scores, reference_classifier
-from gancli.metrics.evaluation import Scorer, generated_pixels, labels_like
-from gancli.metrics.features import inception_extractor
+from gancli.metrics.evaluation import generated_pixels, labels_like
 from gancli.training.trainer import train
 
 RECIPES = {"unconditional": False, "conditional": True}
 SAMPLE_SEED = 1
-
-
-def fid_scorer(args, heldout_pixels: torch.Tensor, device: torch.device) -> tuple[Scorer | None, str]:
-    if args.no_fid:
-        return None, "not asked for (--no-fid)"
-    try:
-        extractor = inception_extractor(args.inception, device, batch_size=50)
-    except GancliError as err:
-        return None, f"not measured: {err}"
-    scorer = Scorer(extractor, "mnist-heldout", "test", heldout_pixels, ("fid",), args.out / "real-features")
-    return scorer, extractor.key
 
 
 def grid_of(model, conditional: bool, device) -> torch.Tensor:
@@ -101,7 +89,8 @@ def main() -> None:
         real_pixels = torch.cat([data.train_pixels, data.heldout_pixels])
         real_labels = torch.cat([data.train_labels, data.heldout_labels])
         heldout = torch.arange(len(data.train_pixels), len(real_pixels))
-        scorer, fid_network = fid_scorer(args, data.heldout_pixels, device)
+        scorer, fid_network = heldout_fid(data.heldout_pixels, device, args.inception, args.no_fid,
+                                          args.out / "real-features")
         rows = []
         for seed in [int(s) for s in args.seeds.split(",")]:
             for recipe, conditional in RECIPES.items():

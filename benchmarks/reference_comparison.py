@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import yaml
-from heldout_mnist import SHARED_MNIST, prepare
+from heldout_mnist import SHARED_MNIST, heldout_fid, prepare
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -46,11 +46,10 @@ from gancli.cli.progress import PlainReporter
 from gancli.config import TrainConfig, read_yaml
 from gancli.core.device import resolve_device
 from gancli.core.pixels import save_grid
-from gancli.errors import GancliError, run_script
+from gancli.errors import run_script
 from gancli.metrics import classifier
 from gancli.metrics.classifier import classifier_scores, reference_classifier
-from gancli.metrics.evaluation import Scorer, generated_pixels
-from gancli.metrics.features import inception_extractor
+from gancli.metrics.evaluation import generated_pixels
 from gancli.training.trainer import train
 
 RECIPE = Path(__file__).resolve().parents[1] / "examples" / "mnist.yaml"
@@ -181,15 +180,8 @@ def main() -> None:
         data = prepare(Path(tmp), args.data, args.heldout, args.limit)
         reference = reference_classifier(data.train_pixels, data.train_labels, 10, args.out / "classifiers",
                                          notify=print)
-        scorer, fid_network = None, "not asked for (--no-fid)"
-        if not args.no_fid:
-            try:
-                extractor = inception_extractor(args.inception, device, batch_size=50)
-                scorer = Scorer(extractor, "mnist-heldout", "test", data.heldout_pixels, ("fid",),
-                                args.out / "real-features")
-                fid_network = extractor.key
-            except GancliError as err:
-                fid_network = f"not measured: {err}"
+        scorer, fid_network = heldout_fid(data.heldout_pixels, device, args.inception, args.no_fid,
+                                          args.out / "real-features")
         rows = []
         for seed in [int(s) for s in args.seeds.split(",")]:
             values = {**recipe, "data": "mnist", "split": "train", "data_root": tmp, "download": False,

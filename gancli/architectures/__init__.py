@@ -7,5 +7,18 @@ from gancli.core.shapes import ImageShape
 
 architectures: Registry[Architecture] = Registry("gancli.architectures", "architecture", Architecture)
 
+
+def conditional_names() -> list[str]:
+    """The names of the installed architectures that can be class-conditional."""
+    names = set()
+    for plugin in architectures.plugins():
+        try:
+            if architectures.load(plugin).conditional:
+                names.add(plugin.name)
+        except Exception:  # a broken plugin is reported where it is used, not here
+            continue
+    return sorted(names)
+
+
 __all__ = ["ArchConfig", "Architecture", "ImageShape", "LabelledLatent", "Projection", "architectures",
-           "build_networks"]
+           "build_networks", "conditional_names"]

@@ -77,13 +77,6 @@ def real_images(data: str, split: str | None, shape: ImageShape,
     return load_images(data, split, data_root, image_size=shape.height, channels=shape.channels), split
 
 
-def real_pixels(data: str, split: str | None, shape: ImageShape, num: int | None = None,
-                data_root: Path | str | None = None) -> tuple[torch.Tensor, str]:
-    """The first `num` real images at `shape` (all when None), and the split used."""
-    images, split = real_images(data, split, shape, data_root)
-    return (images.pixels[:num] if num is not None else images.pixels), split
-
-
 def labels_like(labels: torch.Tensor, num: int, seed: int) -> torch.Tensor:
     """`num` classes drawn from the dataset's `labels` with replacement, from `seed`: what a
     conditional generator is asked for, so its samples have the data's class frequencies."""

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from gancli import __version__
-from gancli.architectures import ArchConfig, Architecture, ImageShape, architectures, build_networks
+from gancli.architectures import ArchConfig, Architecture, ImageShape, architectures, build_networks, conditional_names
 from gancli.checkpoints.format import CheckpointInfo, save_checkpoint
 from gancli.config import TrainConfig
 from gancli.core.device import resolve_device, use_device
@@ -86,18 +86,6 @@ def arch_config_for(architecture: Architecture, config: TrainConfig | dict[str, 
     return arch_config
 
 
-def conditional_architectures() -> list[str]:
-    """The names of the installed architectures that can be class-conditional."""
-    names = []
-    for plugin in architectures.plugins():
-        try:
-            if architectures.load(plugin).conditional:
-                names.append(plugin.name)
-        except Exception:  # a broken plugin is reported where it is used, not here
-            continue
-    return sorted(set(names))
-
-
 class Trainer:
     """Everything one run needs, built from its config; `run_loop()` trains it."""
 
@@ -150,7 +138,7 @@ class Trainer:
         self.loggers = Loggers(config.loggers)  # an unknown logger stops the run before it starts
         if config.conditional and not self.architecture.conditional:
             raise ConfigError(f"conditional: arch {config.arch} is not class-conditional; "
-                              f"conditional architectures: {', '.join(conditional_architectures()) or 'none'}")
+                              f"conditional architectures: {', '.join(conditional_names()) or 'none'}")
         if config.image_size is not None:
             self._check_image_size(config.image_size, config.channels or 3)
         images = self.world.main_first(lambda: load_images(  # rank 0 first: one download
