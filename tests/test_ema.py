@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 from conftest import tiny_config
 from typer.testing import CliRunner
@@ -60,3 +61,15 @@ def test_the_ema_decay_warms_up_then_holds_the_configured_value():
     decays = [ema.decay_at(step) for step in (101, 110, 200, 1_000, 100_000)]
     assert decays == sorted(decays) and decays[0] < 0.2
     assert decays[-1] == 0.999
+
+
+def test_the_device_side_weight_follows_the_same_schedule_from_a_step_counter():
+    from gancli.training.ema import GeneratorEMA
+
+    # What a captured step computes from its step counter, with no recapture as the decay warms up.
+    ema = GeneratorEMA(torch.nn.Linear(2, 2), decay=0.999, start=100)
+    steps = (1, 100, 101, 110, 200, 1_000, 100_000)
+    weights = [float(ema.weight_at(torch.tensor(step))) for step in steps]
+    assert weights[:2] == [1.0, 1.0]  # up to `start`: a copy
+    expected = [1 - ema.decay_at(step) for step in steps[2:]]
+    assert weights[2:] == pytest.approx(expected, rel=1e-4)

@@ -143,6 +143,27 @@ def test_unavailable_cuda_graphs_fall_back_with_one_notice():
     assert len(execution.notices) == 2 and "CUDA graphs need a CUDA device" in execution.notices[1]
 
 
+def test_fp16_is_captured_with_its_grad_scaler_on_cuda():
+    execution = resolve_execution(ExecutionOptions(precision="fp16"), torch.device("cuda"))
+    assert execution.cuda_graphs and execution.fused_adam and not execution.notices
+
+
+def test_a_penalty_on_input_gradients_survives_fp16_on_scaled_scores():
+    from gancli.losses import input_gradients, takes_scale
+    from gancli.losses.standard import WassersteinGP
+
+    # Two small factors in half precision: the true gradient, 1e-8, is below fp16's smallest
+    # number and flows back as 0 unless the scores are scaled first.
+    def critic(x):
+        return ((x.half() * 1e-4) * 1e-4).float()
+
+    x = torch.ones(2, 3, requires_grad=True)
+    assert torch.equal(input_gradients(critic(x), x), torch.zeros(2, 3))
+    scaled = input_gradients(critic(x), x, scale=torch.tensor(2.0**12))
+    torch.testing.assert_close(scaled, torch.full((2, 3), 1e-8), rtol=1e-2, atol=0)
+    assert takes_scale(WassersteinGP().gradient_penalty) and not takes_scale(lambda d, real, fake: 0)
+
+
 def test_a_wrong_precision_is_refused_naming_the_key():
     from gancli.config import TrainConfig
     from gancli.errors import ConfigError

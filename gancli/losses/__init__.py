@@ -2,7 +2,7 @@
 
 from gancli.core.registry import Registry
 from gancli.errors import RegistryError
-from gancli.losses.base import GANLoss, Penalty
+from gancli.losses.base import GANLoss, Penalty, input_gradients, takes_scale
 from gancli.losses.standard import Hinge, NonSaturatingBCE, WassersteinGP
 
 losses: Registry[type[GANLoss]] = Registry("gancli.losses", "loss", type)
@@ -17,4 +17,5 @@ def make_loss(name: str, smooth: float, prefer_package: str | None = None) -> GA
     return loss_class(smooth=smooth)
 
 
-__all__ = ["GANLoss", "Hinge", "NonSaturatingBCE", "Penalty", "WassersteinGP", "losses", "make_loss"]
+__all__ = ["GANLoss", "Hinge", "NonSaturatingBCE", "Penalty", "WassersteinGP", "input_gradients", "losses", "make_loss",
+           "takes_scale"]

@@ -8,14 +8,37 @@ host, so the training step stays free of syncs.
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 import torch
-from torch import nn
 
 #: A term added to the discriminator's loss: (discriminator, real batch, fake batch) -> scalar.
-#: The fake batch is detached from the generator.
-Penalty = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+#: The fake batch is detached from the generator. A penalty on D's input gradients may also
+#: take a keyword `scale`: under fp16 the training step passes the grad scaler's scale, a
+#: device tensor, for `input_gradients`.
+Penalty = Callable[..., torch.Tensor]
+
+
+def input_gradients(scores: torch.Tensor, inputs: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """The gradient of `scores.sum()` with respect to `inputs`, itself differentiable (for a
+    penalty on it). With `scale` the scores are multiplied by it before differentiating and the
+    gradient divided by it after, as the grad scaler does for the loss: under fp16 a gradient
+    flowing back through D in half precision would otherwise underflow to zero. An overflow
+    instead shows as a non-finite gradient, and the grad scaler skips that step."""
+    if scale is None:
+        (grads,) = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+        return grads
+    (grads,) = torch.autograd.grad(scores.sum() * scale, inputs, create_graph=True)
+    return grads / scale
+
+
+def takes_scale(penalty: Penalty) -> bool:
+    """Whether `penalty` accepts the grad scaler's `scale` keyword."""
+    try:
+        return "scale" in inspect.signature(penalty).parameters
+    except (TypeError, ValueError):  # a callable without a signature
+        return False
 
 
 class GANLoss:

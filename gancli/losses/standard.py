@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gancli.losses.base import GANLoss, Penalty
+from gancli.losses.base import GANLoss, Penalty, input_gradients
 
 
 class NonSaturatingBCE(GANLoss):
@@ -72,12 +72,14 @@ class WassersteinGP(GANLoss):
     def penalties(self) -> list[Penalty]:
         return [self.gradient_penalty]
 
-    def gradient_penalty(self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    def gradient_penalty(self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                         scale: torch.Tensor | None = None) -> torch.Tensor:
         mix = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
         between = (mix * real + (1 - mix) * fake).requires_grad_(True)
         scores = discriminator(between)
-        # create_graph: the penalty is itself differentiated when D is updated.
-        (grads,) = torch.autograd.grad(scores.sum(), between, create_graph=True)
+        # Differentiable: the penalty is itself differentiated when D is updated. Under fp16,
+        # computed on scaled scores so it cannot underflow.
+        grads = input_gradients(scores, between, scale)
         # The tiny constant keeps the norm's gradient finite where a gradient is exactly zero.
         norms = (grads.flatten(1).pow(2).sum(1) + 1e-12).sqrt()
         return self.penalty_weight * (norms - 1.0).pow(2).mean()

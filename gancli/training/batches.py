@@ -11,6 +11,13 @@ saves and `restore` puts back for an exact resume.
 A batch is a `RealBatch`: the images and, for a conditional run, their labels, gathered with the
 same indices, on the training device.
 
+A step's batches come in two halves, so that all the device work can be captured in one CUDA
+graph: `take(k)` does the host's bookkeeping (the order, the position, the next epoch's
+permutation) and returns a `Feed`, the few tensors that change from step to step (the device
+batches' indices; the streamed batches' uint8 pixels and labels, still on the host); `realize`
+turns a feed into `RealBatch`es with device work only (gather, conversion to [-1, 1]). A
+captured step copies each new feed into its static copy: one small copy per step.
+
 Under data parallelism every rank draws the same permutation (same seed) and `next` returns
 this rank's share of the global batch: rank r of n takes the r-th of n equal slices. The saved
 order, epoch and position describe global batches, so they mean the same on any number of ranks.
@@ -18,7 +25,7 @@ order, epoch and position describe global batches, so they mean the same on any 
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Union
+from typing import Callable, NamedTuple, Optional, Union
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -32,6 +39,10 @@ class RealBatch(NamedTuple):
 
     images: torch.Tensor
     labels: torch.Tensor | None = None
+
+
+#: What changes from one step to the next: the tensors `realize` makes the step's batches from.
+Feed = tuple[Optional[torch.Tensor], ...]
 
 
 def _share(batch_size: int, rank: int, ranks: int) -> tuple[int, int]:
@@ -75,6 +86,22 @@ class _EpochOrder:
         start = position * self.batch_size + self.offset
         return self.order[start:start + self.share]
 
+    def _take_indices(self, k: int) -> torch.Tensor:
+        """This rank's indices of the next `k` batches, (k, share); a view of the permutation
+        unless the batches straddle two epochs."""
+        self._turn_epoch_if_done()
+        if self.position + k <= self.steps_per_epoch:
+            start = self.position * self.batch_size
+            whole = self.order[start:start + k * self.batch_size].view(k, self.batch_size)
+            self.position += k
+            return whole[:, self.offset:self.offset + self.share]
+        rows = []
+        for _ in range(k):
+            self._turn_epoch_if_done()
+            rows.append(self._indices(self.position))
+            self.position += 1
+        return torch.stack(rows)
+
     def restore(self, order: torch.Tensor, epoch: int, position: int) -> None:
         """Continue from `position` batches into `epoch`, whose permutation is `order`."""
         if order.shape != self.order.shape or not 0 <= position <= self.steps_per_epoch:
@@ -84,18 +111,30 @@ class _EpochOrder:
 
 
 class DeviceBatches(_EpochOrder):
+    """Batches gathered from uint8 pixels resident on the device (channels-last with
+    `channels_last`, so the gathered batch is already in the networks' memory format)."""
+
     def __init__(self, pixels: torch.Tensor, batch_size: int, seed: int, rank: int = 0, ranks: int = 1,
-                 labels: torch.Tensor | None = None):
+                 labels: torch.Tensor | None = None, channels_last: bool = False):
         super().__init__(pixels.shape[0], batch_size, seed, pixels.device, rank, ranks)
-        self.pixels = pixels
+        self.pixels = pixels.contiguous(memory_format=torch.channels_last) if channels_last else pixels
         self.labels = None if labels is None else labels.to(pixels.device, torch.int64)
 
     def next(self) -> RealBatch:
         """This rank's share of the next batch, (share, C, H, W), with its labels if any."""
-        self._turn_epoch_if_done()
-        indices = self._indices(self.position)
-        self.position += 1
-        return RealBatch(to_unit_range(self.pixels[indices]), None if self.labels is None else self.labels[indices])
+        return self.realize(self.take(1))[0]
+
+    def take(self, k: int) -> Feed:
+        """The next `k` batches' indices, (k, share), on the device."""
+        return (self._take_indices(k),)
+
+    def realize(self, feed: Feed) -> list[RealBatch]:
+        """The batches of `feed`, gathered and converted on the device."""
+        (indices,) = feed
+        flat = indices.reshape(-1)
+        images = to_unit_range(self.pixels[flat]).split(indices.shape[1])
+        labels = (None,) * len(images) if self.labels is None else self.labels[flat].split(indices.shape[1])
+        return [RealBatch(image, label) for image, label in zip(images, labels)]
 
 
 class _IndexedPixels(Dataset):
@@ -145,12 +184,29 @@ class StreamedBatches(_EpochOrder):
 
     def next(self) -> RealBatch:
         """This rank's share of the next batch, with its labels if any, on the training device."""
-        if self._turn_epoch_if_done():
-            self._iterator = iter(self.loader)
-        pixels, labels = next(self._iterator)
-        self.position += 1
-        return RealBatch(to_unit_range(pixels.to(self.device, non_blocking=True)),
-                         None if labels is None else labels.to(self.device, non_blocking=True))
+        return self.realize(self.take(1))[0]
+
+    def take(self, k: int) -> Feed:
+        """The next `k` batches as the loader made them: uint8 pixels (k * share, C, H, W) and
+        labels, in pinned host memory when training on CUDA."""
+        parts = []
+        for _ in range(k):
+            if self._turn_epoch_if_done():
+                self._iterator = iter(self.loader)
+            parts.append(next(self._iterator))
+            self.position += 1
+        if k == 1:
+            return tuple(parts[0])
+        pixels, labels = zip(*parts)
+        return torch.cat(pixels), None if labels[0] is None else torch.cat(labels)
+
+    def realize(self, feed: Feed) -> list[RealBatch]:
+        """The batches of `feed` on the training device (a copy, unless they are there already), in [-1, 1]."""
+        pixels, labels = (None if t is None else t.to(self.device, non_blocking=True) for t in feed)
+        share = self.share
+        images = to_unit_range(pixels).split(share)
+        labels = (None,) * len(images) if labels is None else labels.split(share)
+        return [RealBatch(image, label) for image, label in zip(images, labels)]
 
     def restore(self, order: torch.Tensor, epoch: int, position: int) -> None:
         super().restore(order, epoch, position)
@@ -162,12 +218,12 @@ Batches = Union[DeviceBatches, StreamedBatches]
 
 def make_batches(pixels: torch.Tensor, batch_size: int, seed: int, device: torch.device, budget_mb: int,
                  workers: int, notify: Callable[[str], None] | None = None, rank: int = 0, ranks: int = 1,
-                 labels: torch.Tensor | None = None) -> Batches:
+                 labels: torch.Tensor | None = None, channels_last: bool = False) -> Batches:
     """On the device when the dataset fits `budget_mb`, else streamed from the host; rank
     `rank` of `ranks` gets its share of each batch, with `labels` (when given) paired to it."""
     size_mb = pixels.numel() * pixels.element_size() / 2**20
     if size_mb <= budget_mb:
-        return DeviceBatches(pixels.to(device), batch_size, seed, rank, ranks, labels)
+        return DeviceBatches(pixels.to(device), batch_size, seed, rank, ranks, labels, channels_last)
     if notify is not None:
         notify(f"the dataset ({size_mb:,.0f} MB) exceeds data_budget_mb ({budget_mb:,} MB): "
             f"streaming batches from the host with {workers} worker{'s' if workers != 1 else ''}")

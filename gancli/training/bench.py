@@ -3,8 +3,10 @@
     from gancli.training.bench import bench
     print(bench(arch="dcgan", image_size=64, batch_size=128, device="cpu").images_per_s)
 
-The networks, optimisers and step come from `build_training`, as in `train`; the loop body is
-the trainer's (draw the real batches on the device, step, accumulate statistics on the device).
+The networks, optimisers and step come from `build_training`, as in `train`, and each step is
+the trainer's `LoopStep`: the real batches gathered on the device, both updates, the statistics
+added up, the divergence guard and the generator's EMA (at `train`'s default decay); on CUDA all
+of it one graph replay.
 Warm-up steps run first (CUDA graph capture and `torch.compile` happen there), then `steps`
 steps are timed: with CUDA events on CUDA, with the wall clock around a synchronised loop
 elsewhere.
@@ -21,17 +23,22 @@ from typing import Any, Callable
 import torch
 
 from gancli.architectures import architectures
+from gancli.config import TrainConfig
 from gancli.core.device import resolve_device, use_device
 from gancli.core.shapes import ImageShape
 from gancli.errors import ConfigError
 from gancli.losses import make_loss
 from gancli.training.batches import DeviceBatches
 from gancli.training.build import build_training
+from gancli.training.ema import GeneratorEMA
 from gancli.training.execution import Execution, ExecutionOptions, resolve_execution
+from gancli.training.guards import DivergenceGuard
+from gancli.training.loop_step import LoopStep
 from gancli.training.step import STAT_NAMES
 
 WARMUP_STEPS = 10     # past the CUDA graph's capture (after 3 eager steps) and cuDNN's autotuning
 DATA_BATCHES = 4      # random images resident on the device, in batches
+EMA_DECAY = TrainConfig.ema_decay  # train's default: the EMA update is part of its step
 
 
 @dataclass
@@ -47,6 +54,7 @@ class BenchResult:
     peak_memory_mib: float
     memory_measure: str   # what the peak is: CUDA allocator peak, or the process's peak RSS
     final_stats: dict[str, float]
+    wall_ms_per_step: float  # the host's clock over the same steps (CUDA: start to the last step's end)
     notices: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,36 +116,39 @@ def bench(arch: str = "dcgan", image_size: int = 64, channels: int = 3, batch_si
     data_rng = torch.Generator(device=torch_device).manual_seed(seed)
     pixels = torch.randint(0, 256, (batch_size * DATA_BATCHES * architecture.d_steps, *shape.as_tuple()),
                            dtype=torch.uint8, device=torch_device, generator=data_rng)
-    batches = DeviceBatches(pixels, batch_size, seed)
-    totals = torch.zeros(len(STAT_NAMES), device=torch_device)
+    batches = DeviceBatches(pixels, batch_size, seed, channels_last=execution.channels_last)
+    loop = LoopStep(training, batches, architecture.d_steps, GeneratorEMA(training.generator, EMA_DECAY),
+                    DivergenceGuard(torch_device), notify=record)
 
     def run(n: int) -> None:
-        for _ in range(n):  # the trainer's loop body
-            real_batches = [batches.next() for _ in range(architecture.d_steps)]
-            totals.add_(training.update(real_batches))
+        for _ in range(n):
+            loop()
 
     run(warmup_steps)
     _synchronize(torch_device)
-    totals.zero_()
+    loop.reset_totals()
     if torch_device.type == "cuda":
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        started = time.perf_counter()
         start.record()
         run(steps)
         end.record()
         end.synchronize()
+        wall_s = time.perf_counter() - started
         elapsed_s = start.elapsed_time(end) / 1000
         peak_mib, measure = torch.cuda.max_memory_allocated(torch_device) / 2**20, "CUDA allocator peak"
     else:
         started = time.perf_counter()
         run(steps)
         _synchronize(torch_device)
-        elapsed_s = time.perf_counter() - started
+        elapsed_s = wall_s = time.perf_counter() - started
         peak_mib, measure = _peak_rss_mib(), "process peak RSS"
-    final_stats = dict(zip(STAT_NAMES, (totals / steps).tolist()))
+    final_stats = dict(zip(STAT_NAMES, (loop.totals / steps).tolist()))
 
     images = steps * batch_size * architecture.d_steps
     return BenchResult(
         arch=arch, image_shape=str(shape), batch_size=batch_size, steps=steps, device=str(torch_device),
-        mode=training.effective_execution.describe(), images_per_s=images / elapsed_s, ms_per_step=1000 * elapsed_s / steps,
-        peak_memory_mib=peak_mib, memory_measure=measure, final_stats=final_stats, notices=notices,
+        mode=loop.effective_execution.describe(), images_per_s=images / elapsed_s, ms_per_step=1000 * elapsed_s / steps,
+        peak_memory_mib=peak_mib, memory_measure=measure, final_stats=final_stats,
+        wall_ms_per_step=1000 * wall_s / steps, notices=notices,
     )

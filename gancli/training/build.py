@@ -19,7 +19,6 @@ from gancli.training.augment import DiffAugment
 from gancli.training.batches import RealBatch
 from gancli.training.distributed import World
 from gancli.training.execution import Execution, configure_backends
-from gancli.training.graph import GraphedStep
 from gancli.training.step import GANStep
 
 
@@ -82,7 +81,8 @@ class CompiledNetwork(nn.Module):
 @dataclass
 class Training:
     """What a run trains: the plain networks (for samples and checkpoints), their optimisers, and
-    `update`, the training step as it executes (one call: D's updates, then G's)."""
+    `update`, the GAN step as it executes (one call: D's updates, then G's), eager; a
+    `loop_step.LoopStep` runs it, on CUDA inside one captured graph."""
 
     generator: nn.Module
     discriminator: nn.Module
@@ -94,18 +94,11 @@ class Training:
     scaler: torch.amp.GradScaler | None = None  # fp16 only; saved and restored with the run
     compiled: tuple[CompiledNetwork, ...] = ()  # with --compile: the two networks, each perhaps fallen back
 
-    def state_replaced(self) -> None:
-        """Say that optimiser state or learning rates were replaced, so a captured step recaptures."""
-        if isinstance(self.update, GraphedStep):
-            self.update.reset()
-
     @property
     def effective_execution(self) -> Execution:
-        """The execution as it stands now: a failed capture shows as eager, a failed compilation
-        of both networks as not compiled."""
+        """The execution as it stands now, as far as the networks go: a failed compilation of
+        both networks shows as not compiled (`LoopStep` adds a failed capture)."""
         execution = self.execution
-        if isinstance(self.update, GraphedStep) and self.update.eager:
-            execution = replace(execution, cuda_graphs=False)
         if self.compiled and all(network.fell_back for network in self.compiled):
             execution = replace(execution, compile=False)
         return execution
@@ -164,8 +157,6 @@ def build_training(architecture: Architecture, arch_config: ArchConfig, shape: I
     augmentation = DiffAugment(augment, latent_rng) if augment else None
     update = GANStep(step_g, step_d, loss, opt_g, opt_d, sample_latent, penalties, scaler=scaler,
                      own_discriminator=own_d, augment=augmentation)
-    if execution.cuda_graphs:
-        update = GraphedStep(update, (opt_g, opt_d), generators=(latent_rng,), notify=notify, device=device)
     return Training(generator, discriminator, opt_g, opt_d, update, execution, latent_rng, scaler, compiled)
 
 

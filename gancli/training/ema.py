@@ -1,8 +1,9 @@
 """An exponential moving average of the generator's weights, updated on the device.
 
 Averaged weights make smoother, usually better samples than the last raw generator. The update
-is a fused `lerp` over all parameters with a Python-float weight, so it never reads a value back
-to the host. Batch-norm statistics are copied, not averaged: they describe the raw generator's
+is a fused `lerp` over all parameters whose weight is computed on the device from the step
+counter, so it never reads a value back to the host, and a captured step follows the decay's
+warm-up without being captured again. Batch-norm statistics are copied, not averaged: they describe the raw generator's
 activations, and the average network sees nearly the same ones.
 """
 
@@ -28,14 +29,20 @@ class GeneratorEMA:
         since = step - self.start
         return min(self.decay, (1 + since) / (10 + since))
 
+    def weight_at(self, step: torch.Tensor) -> torch.Tensor:
+        """`1 - decay_at(step)` for a step counter on the device: 1 (a copy) up to `start`."""
+        since = (step - self.start).float()
+        decay = torch.clamp((1 + since) / (10 + since), max=self.decay)
+        return torch.where(step <= self.start, 1.0, 1.0 - decay)
+
     @torch.no_grad()
-    def update(self, step: int) -> None:
+    def update(self, step: torch.Tensor | int) -> None:
         """Fold the generator into the average after optimiser step number `step`."""
         averaged, current = self._pairs["parameters"]
-        if step <= self.start:
-            torch._foreach_copy_(averaged, current)
-        else:
-            torch._foreach_lerp_(averaged, current, 1.0 - self.decay_at(step))
+        step = torch.as_tensor(step, device=averaged[0].device if averaged else None)
+        # One weight tensor per parameter: the Tensor[] overload reads nothing back to the host.
+        # lerp with weight 1 is exactly the new weights (b - (b - a) * 0).
+        torch._foreach_lerp_(averaged, current, [self.weight_at(step)] * len(averaged))
         averaged_buffers, current_buffers = self._pairs["buffers"]
         if averaged_buffers:
             torch._foreach_copy_(averaged_buffers, current_buffers)

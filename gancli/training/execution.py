@@ -6,7 +6,8 @@ processes can do, with one notice per request it cannot honour. The defaults per
 
 - CUDA: bf16 autocast, channels-last, fused capturable Adam, the whole step as one CUDA graph
   (`benchmarks/gpu_check.py` measures them against eager bf16), cuDNN's autotuner; with
-  `--precision fp32`, TF32 tensor cores unless `--no-tf32`.
+  `--precision fp32`, TF32 tensor cores unless `--no-tf32`. fp16's grad scaler is captured too:
+  with fused Adam it skips an overflowed update and adjusts its scale on the device.
 - CPU: fp32 (bf16 autocast is much slower on CPUs without bf16 instructions), channels-last,
   fused Adam. benchmarks/README.md has the measurements behind each choice.
 - Data parallel: neither a CUDA graph (the all-reduce runs between the backward passes, outside
@@ -81,10 +82,6 @@ def resolve_execution(options: ExecutionOptions, device: torch.device, data_para
     graphs = cuda if options.cuda_graphs is None else options.cuda_graphs
     if graphs and not cuda:
         notices.append(f"CUDA graphs need a CUDA device; running eagerly on {device.type}")
-        graphs = False
-    if graphs and precision == "fp16":
-        # GradScaler decides on the host whether to skip a step, which a graph cannot replay.
-        notices.append("fp16's grad scaler cannot be captured; running without a CUDA graph (bf16 can)")
         graphs = False
     compile = options.compile
     if data_parallel and graphs:

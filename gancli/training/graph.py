@@ -1,14 +1,16 @@
-"""The whole training step, both updates, captured once as a CUDA graph and replayed.
+"""The whole training step captured once as a CUDA graph and replayed.
 
-Replaying a graph launches every kernel of the step with one call, so the step costs no Python
-and no per-kernel launch overhead. It follows PyTorch's whole-network capture recipe: a few
-eager warm-up steps on a side stream (lazy optimiser state, cuDNN's algorithm choice), then
-capture with the gradients set to None so backward allocates them from the graph's pool, then
-replay with each new real batch (its labels too, in a conditional run) copied into the captured
-input buffers. Parameters, optimiser
-state and batch-norm statistics are updated in place, so sampling and checkpoints read them as
-usual between replays. The latent generator is registered with the graph, so each replay draws
-fresh latents exactly as the eager step would.
+What is captured is everything the loop does on the device each step (`loop_step.LoopStep`):
+the real batches gathered and converted, both updates, the statistics added up, the divergence
+guard's check and the EMA's update. Replaying a graph launches every kernel of the step with one
+call, so the step costs no Python and no per-kernel launch overhead. It follows PyTorch's
+whole-network capture recipe: a few eager warm-up steps on a side stream (lazy optimiser state,
+cuDNN's algorithm choice), then capture with the gradients set to None so backward allocates
+them from the graph's pool, then replay with each step's feed (the batches' indices, or a
+streamed batch and its labels) copied into the captured input buffers: the one copy of a step.
+Parameters, optimiser state and batch-norm statistics are updated in place, so sampling and
+checkpoints read them as usual between replays. The latent generator is registered with the
+graph, so each replay draws fresh latents exactly as the eager step would.
 
 Capture runs in thread-local mode, so another thread's allocations (a data loader pinning host
 memory) cannot invalidate it. Everything runs on the training device, made current, whatever
@@ -24,9 +26,9 @@ from typing import Callable, Sequence
 
 import torch
 
-from gancli.training.batches import RealBatch
+from gancli.training.batches import Feed
 
-Step = Callable[[Sequence[RealBatch]], torch.Tensor]
+Step = Callable[[Feed], torch.Tensor]
 WARMUP_STEPS = 3  # PyTorch's recipe warms up on a side stream before capture; 3 covers Adam's lazy state
 
 
@@ -55,8 +57,10 @@ class CudaCalls:
     def new_graph(self):
         return torch.cuda.CUDAGraph()
 
-    def capture(self, graph, stream):
-        return torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local")
+    def capture(self, graph, stream, fn: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """Record `fn` into `graph`; returns its (static) output."""
+        with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
+            return fn()
 
     def synchronize(self) -> None:
         torch.cuda.synchronize(self.device)
@@ -78,9 +82,10 @@ class GraphedStep:
         self.warmup_steps = warmup_steps
         self.cuda = cuda or CudaCalls(device or torch.device("cuda", torch.cuda.current_device()))
         self.calls = 0
+        self.captures = 0  # graphs captured so far: one, plus one after each reset
         self.graph = None
         self.eager = False  # set when capture or a replay failed
-        self.static_real: list[RealBatch] = []
+        self.static_feed: Feed = ()
         self.static_stats: torch.Tensor | None = None
 
     def reset(self) -> None:
@@ -89,46 +94,47 @@ class GraphedStep:
         Needed after optimiser state is replaced or a learning rate changes (a rollback): the
         graph holds the old state tensors and the learning rate it was captured with.
         """
-        self.graph, self.calls, self.static_real, self.static_stats = None, 0, [], None
+        self.graph, self.calls, self.static_feed, self.static_stats = None, 0, (), None
 
     @property
     def captured(self) -> bool:
         return self.graph is not None
 
-    def __call__(self, real_batches: Sequence[RealBatch]) -> torch.Tensor:
+    def __call__(self, feed: Feed) -> torch.Tensor:
         """One training step; the returned statistics are valid until the next call."""
         self.calls += 1
         if self.eager:
-            return self.step(real_batches)
+            return self.step(feed)
         if self.graph is None:
             if self.calls <= self.warmup_steps:
-                return self._warm_up(real_batches)
-            if not self._capture(real_batches):
-                return self.step(real_batches)
-        for static, real in zip(self.static_real, real_batches):
-            for buffer, tensor in zip(static, real):
-                if buffer is not None:
-                    buffer.copy_(tensor)
+                return self._warm_up(feed)
+            if not self._capture(feed):
+                return self.step(feed)
+        for buffer, tensor in zip(self.static_feed, feed):
+            if buffer is not None:
+                buffer.copy_(tensor, non_blocking=True)
         stream = self.cuda.current_stream()
         try:
             with self.cuda.on_device():
                 self.graph.replay()
         except Exception as err:  # a failed replay trains on, eagerly, rather than end the run
             self._fall_back("replay", err, stream)
-            return self.step(real_batches)
+            return self.step(feed)
         return self.static_stats
 
-    def _warm_up(self, real_batches: Sequence[RealBatch]) -> torch.Tensor:
+    def _warm_up(self, feed: Feed) -> torch.Tensor:
         with self.cuda.on_device():
             side = self.cuda.new_stream()
             side.wait_stream(self.cuda.current_stream())
             with self.cuda.use_stream(side):
-                stats = self.step(real_batches)
+                stats = self.step(feed)
             self.cuda.current_stream().wait_stream(side)
         return stats
 
-    def _capture(self, real_batches: Sequence[RealBatch]) -> bool:
-        self.static_real = [RealBatch(*(None if t is None else t.clone() for t in real)) for real in real_batches]
+    def _capture(self, feed: Feed) -> bool:
+        # The input buffers live on the device: a streamed batch's copy from pinned host memory
+        # is then the step's one copy, outside the graph.
+        self.static_feed = tuple(None if t is None else t.to(self.cuda.device, copy=True) for t in feed)
         for optimizer in self.optimizers:
             optimizer.zero_grad(set_to_none=True)
         stream = self.cuda.current_stream()
@@ -136,7 +142,7 @@ class GraphedStep:
 
         def step_recording_errors() -> torch.Tensor:
             try:
-                return self.step(self.static_real)
+                return self.step(self.static_feed)
             except Exception as err:
                 raised.append(err)
                 raise
@@ -149,12 +155,12 @@ class GraphedStep:
                                        "(CUDAGraph.register_generator_state is missing)")
                 for generator in self.generators:
                     graph.register_generator_state(generator)
-                with self.cuda.capture(graph, self.cuda.new_stream()):
-                    self.static_stats = step_recording_errors()
+                self.static_stats = self.cuda.capture(graph, self.cuda.new_stream(), step_recording_errors)
         except Exception as err:  # capture failures surface as several exception types
             self._fall_back("capture", raised[0] if raised else err, stream)
             return False
         self.graph = graph
+        self.captures += 1
         return True
 
     def _fall_back(self, what: str, cause: BaseException, stream) -> None:
@@ -166,4 +172,4 @@ class GraphedStep:
             optimizer.zero_grad(set_to_none=True)
         self.notify(f"CUDA graph {what} failed ({first_line(cause)}); training eagerly")
         self.eager = True
-        self.graph, self.static_real, self.static_stats = None, [], None
+        self.graph, self.static_feed, self.static_stats = None, (), None

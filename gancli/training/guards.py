@@ -36,10 +36,12 @@ class DivergenceGuard:
     def __init__(self, device: torch.device):
         self.first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
 
-    def observe(self, stats: torch.Tensor, step: int) -> None:
-        """Remember `step` if `stats` holds a non-finite value and no earlier step did."""
+    def observe(self, stats: torch.Tensor, step: torch.Tensor | int) -> None:
+        """Remember `step` (the device's step counter, in a captured step) if `stats` holds a
+        non-finite value and no earlier step did. In place: a captured step keeps updating the
+        tensor it was captured with."""
         bad = ~torch.isfinite(stats).all() & (self.first_bad_step < 0)
-        self.first_bad_step = torch.where(bad, step, self.first_bad_step)
+        self.first_bad_step.copy_(torch.where(bad, step, self.first_bad_step))
 
     def probe(self, parameters: Iterable[torch.Tensor]) -> torch.Tensor:
         """(first bad step or -1, 1 if every parameter is finite), still on the device."""

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from gancli.losses import GANLoss, Penalty
+from gancli.losses import GANLoss, Penalty, takes_scale
 from gancli.training.batches import RealBatch
 
 #: Order of the values in the statistics tensor a step returns.
@@ -45,6 +45,8 @@ class GANStep:
         self.sample_latent = sample_latent  # n -> latent batch on the training device
         self.penalties = tuple(penalties)   # the loss's and the architecture's, e.g. a gradient penalty
         self.scaler = scaler  # fp16 only: scales losses so small gradients survive
+        # fp16: a penalty that can compute D's input gradients on scaled scores is given the scale.
+        self.scaled_penalties = tuple(scaler is not None and takes_scale(p) for p in self.penalties)
         self.own_discriminator = own_discriminator or discriminator
         self.augment = augment or (lambda images: images)
         # Each backward fills its own network's gradients only: G's phase wastes no work on D's
@@ -54,6 +56,7 @@ class GANStep:
 
     def __call__(self, real_batches: Sequence[RealBatch]) -> torch.Tensor:
         """One D update per real batch, then one G update; returns (loss_d, loss_g, d_real, d_fake), detached."""
+        self.overflowed = torch.zeros((), dtype=torch.bool, device=real_batches[0].images.device)
         # (1) Update D, once per real batch: tell real images from fakes (plus any penalties).
         for index, (real, labels) in enumerate(real_batches):
             # Only the last fakes train G; earlier ones need no graph (nor a gradient all-reduce).
@@ -71,12 +74,17 @@ class GANStep:
         self._backward(loss_g, inputs=self.generator_params)
         self._step(self.opt_g)
 
-        return torch.stack([
+        stats = torch.stack([
             loss_d,
             loss_g.detach(),
             self.loss.mean_output(real_logits.detach()),
             self.loss.mean_output(fake_logits.detach()),
         ]).float()
+        if self.scaler is not None:
+            # An overflow the grad scaler answered by skipping the update and lowering its scale is
+            # not divergence: a penalty computed on scaled scores is then non-finite, and reads 0.
+            stats = torch.where(self.overflowed & ~torch.isfinite(stats), 0.0, stats)
+        return stats
 
     def _discriminator_backward(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None):
         """D's gradients for one update; returns (loss, real logits, fake logits), the loss detached."""
@@ -100,8 +108,9 @@ class GANStep:
 
     def _with_penalties(self, loss: torch.Tensor, real: torch.Tensor, fake: torch.Tensor,
                         labels: torch.Tensor | None) -> torch.Tensor:
-        for penalty in self.penalties:
-            loss = loss + penalty(labelled(self.own_discriminator, labels), real, fake)
+        for penalty, scaled in zip(self.penalties, self.scaled_penalties):
+            extra = {"scale": self.scaler.scale(torch.ones((), device=real.device))} if scaled else {}
+            loss = loss + penalty(labelled(self.own_discriminator, labels), real, fake, **extra)
         return loss
 
     def _backward(self, loss: torch.Tensor, inputs=None) -> None:
@@ -110,9 +119,15 @@ class GANStep:
     def _step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.scaler is None:
             optimizer.step()
-        else:
-            self.scaler.step(optimizer)
-            self.scaler.update()  # after every optimiser step: D may step several times per G step
+            return
+        # The scale as a device tensor (no host read): it falls only when the step overflowed.
+        one = torch.ones((), device=self.overflowed.device)
+        before = self.scaler.scale(one)
+        self.scaler.step(optimizer)
+        self.scaler.update()  # after every optimiser step: D may step several times per G step
+        after = self.scaler.scale(one)
+        # Below a scale of 1 an overflow is the values' own, and the guard should see it.
+        self.overflowed |= (after < before) & (after >= 1)
 
 
 def labelled(network: nn.Module, labels: torch.Tensor | None):

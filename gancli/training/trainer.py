@@ -51,6 +51,7 @@ from gancli.training.guards import (
     signal_check_due,
     stopped_twice,
 )
+from gancli.training.loop_step import LoopStep
 from gancli.training.reporting import Reporter
 from gancli.training.resume import ResumePoint, can_resume, check_compatible, find_resume_point, run_architecture
 from gancli.training.run_folder import RunFolder, default_run_dir
@@ -147,17 +148,19 @@ class Trainer:
         self.shape = images.shape
         self.dataset_images = images.pixels.shape[0]
         self.classes = self._classes_of(images)
+        self.training = self._build_training()
         try:
             self.batches = make_batches(images.pixels, config.batch_size, config.seed, self.device,
                                         config.data_budget_mb, config.data_workers, self.reporter.notify,
                                         self.world.rank, self.world.size,
-                                        labels=images.labels if self.classes else None)
+                                        labels=images.labels if self.classes else None,
+                                        channels_last=self.training.execution.channels_last)
         except ValueError as err:
             raise ConfigError(f"batch_size: {err}") from None
-        self.training = self._build_training()
         self.ema = GeneratorEMA(self.training.generator, config.ema_decay, config.ema_start) \
             if config.ema_decay else None
         self.guard = DivergenceGuard(self.device)
+        self.loop = LoopStep(self.training, self.batches, self.d_steps, self.ema, self.guard, self.reporter.notify)
         self.digests = ParameterDigests(self.world)
 
         self.steps_per_epoch = max(1, self.batches.steps_per_epoch // self.d_steps)
@@ -245,6 +248,7 @@ class Trainer:
         progress = restore_state(point.weights, point.checkpoint, point.state, self.training, self.batches,
                                  self.ema, self.config.seed, self.reporter.notify)
         self.step, self.rollbacks = progress.step, progress.rollbacks
+        self.loop.set_step(self.step)
 
     def _build_training(self) -> Training:
         options = ExecutionOptions(self.config.precision, self.config.cuda_graphs, self.config.compile,
@@ -378,7 +382,7 @@ class Trainer:
         for optimizer, rates in zip(optimizers, lowered):
             for group, lr in zip(optimizer.param_groups, rates):
                 group["lr"] = lr
-        self.training.state_replaced()
+        self.loop.state_replaced()
         self.guard.reset()
         self.start_interval()
         if self.world.is_main:
@@ -391,13 +395,8 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------
 
     def train_step(self) -> None:
-        real_batches = [self.batches.next() for _ in range(self.d_steps)]
-        stats = self.training.update(real_batches)
+        self.loop()  # the batches, both updates, the totals, the guard and the EMA: on the device
         self.step += 1
-        self.totals += stats
-        self.guard.observe(stats, self.step)
-        if self.ema is not None:
-            self.ema.update(self.step)
         self.interval_steps += 1
         self.reporter.advance(self.step, self.epoch)
         self.digests.record(self.step, self.parameters())
@@ -421,7 +420,7 @@ class Trainer:
     def log_interval(self) -> bool:
         """Log the interval's mean statistics; False when it diverged and the run rolled back."""
         probe = self.probe()
-        totals = self.world.all_reduce_(self.totals) / self.world.size
+        totals = self.world.all_reduce_(self.loop.totals) / self.world.size
         *means, bad_step, finite = torch.cat([totals / self.interval_steps, probe]).tolist()  # one sync
         healthy = self.check_health(self.step, [bad_step, finite])
         if healthy:
@@ -438,13 +437,13 @@ class Trainer:
     def show_first_reading(self) -> None:
         """Show the first step's losses at once rather than after `log_every` steps: one host
         read, for the person watching; nothing is logged."""
-        means = (self.totals / self.interval_steps).tolist()
+        means = (self.loop.totals / self.interval_steps).tolist()
         elapsed = time.perf_counter() - self.interval_start
         self.reporter.metrics({"step": self.step, "epoch": self.epoch, **dict(zip(STAT_NAMES, means)),
                                "images_per_s": self.interval_steps * self.config.batch_size * self.d_steps / elapsed})
 
     def start_interval(self) -> None:
-        self.totals = torch.zeros(len(STAT_NAMES), device=self.device)
+        self.loop.reset_totals()
         self.interval_steps, self.interval_start = 0, time.perf_counter()
 
     def run_loop(self) -> RunResult:
@@ -452,7 +451,7 @@ class Trainer:
         self.metrics: dict[str, Any] = {}
         self.start_interval()
         self.reporter.start(self.total_steps, self.steps_per_epoch, self.step)
-        self.reporter.notify(f"step: {self.training.effective_execution.describe()}")
+        self.reporter.notify(f"step: {self.loop.effective_execution.describe()}")
         signals = StopSignals()
         first_step = self.step + 1
         try:
