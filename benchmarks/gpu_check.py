@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import tempfile
 import time
 from dataclasses import replace
@@ -38,10 +39,12 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from rich.console import Console
 from torch import nn
 
 from gancli.architectures import architectures
 from gancli.architectures.dcgan import DCGAN
+from gancli.cli.progress import RichReporter
 from gancli.config import TrainConfig
 from gancli.core.shapes import ImageShape
 from gancli.errors import run_script
@@ -361,14 +364,16 @@ def bench_rows(device: torch.device, quick: bool, checks: Checks) -> list[dict]:
 
 def train_row(device: torch.device, quick: bool, bench_rate: float, checks: Checks) -> dict:
     steps, log_every = (4, 2) if quick else (600, 200)
-    with tempfile.TemporaryDirectory() as out:
-        # Progress bars off (no terminal), the EMA and periodic grids on, as `gancli train` runs.
+    with tempfile.TemporaryDirectory() as out, open(os.devnull, "w") as nowhere:
+        # Rich progress bars (drawn to nowhere, as to a terminal), the EMA and periodic grids on,
+        # as `gancli train` runs in a terminal.
+        reporter = RichReporter(Console(file=nowhere, force_terminal=True))
         config = TrainConfig(arch="dcgan", data="synthetic", split="test" if quick else None,
                              batch_size=8 if quick else 128, steps=steps, device=str(device),
                              out=str(Path(out) / "run"), log_every=log_every, sample_every=log_every,
                              checkpoint_every=0, model=TINY_MODEL if quick else {})
         started = time.perf_counter()
-        result = train(config, reporter=Reporter())
+        result = train(config, reporter=reporter)
         wall = time.perf_counter() - started
     rate = result.metrics["images_per_s"]  # the last logging interval: steady state
     share = rate / bench_rate

@@ -146,3 +146,22 @@ def test_fp16_overflow_skips_the_update_without_tripping_the_divergence_guard():
         scales.append(float(loop.training.scaler.get_scale()))
     assert scales[0] < 2**16 and scales[-1] <= scales[0]  # it overflowed, then trained on
     assert int(loop.guard.first_bad_step) == -1 and bool(torch.isfinite(loop.totals).all())
+
+
+def test_a_loop_step_is_freed_as_soon_as_it_is_dropped():
+    # No reference cycle: a data-parallel run's networks must go when the run ends, while the
+    # process group they use still exists, not whenever the garbage collector runs (at exit,
+    # after the group is destroyed, tearing them down aborted the process).
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        for cuda in (None, StandInCuda()):
+            loop = loop_step(cuda)
+            loop()
+            training = weakref.ref(loop.training)
+            del loop
+            assert training() is None
+    finally:
+        gc.enable()

@@ -36,26 +36,30 @@ class LoopStep:
         self.ema = ema
         self.guard = guard
         device = training.execution.device
-        self.counter = torch.zeros((), dtype=torch.long, device=device)  # optimiser steps taken
-        self.totals = torch.zeros(len(STAT_NAMES), device=device)  # the statistics, summed since reset_totals
-        self.run: Callable[[Feed], torch.Tensor] = self._body
+        self.counter = counter = torch.zeros((), dtype=torch.long, device=device)  # optimiser steps taken
+        self.totals = totals = torch.zeros(len(STAT_NAMES), device=device)  # the statistics since reset_totals
+
+        # A closure over the parts, not a method: a LoopStep holding its own bound method would
+        # be a reference cycle, freed only by the garbage collector, perhaps after the process
+        # group its DistributedDataParallel networks use is gone.
+        def body(feed: Feed) -> torch.Tensor:
+            stats = training.update(batches.realize(feed))
+            counter.add_(1)
+            totals.add_(stats)
+            if guard is not None:
+                guard.observe(stats, counter)
+            if ema is not None:
+                ema.update(counter)
+            return stats
+
+        self.run: Callable[[Feed], torch.Tensor] = body
         if training.execution.cuda_graphs:
-            self.run = GraphedStep(self._body, (training.opt_g, training.opt_d), generators=(training.latent_rng,),
+            self.run = GraphedStep(body, (training.opt_g, training.opt_d), generators=(training.latent_rng,),
                                    notify=notify, device=device, cuda=cuda)
 
     def __call__(self) -> torch.Tensor:
         """Take one step; returns its statistics, on the device, valid until the next step."""
         return self.run(self.batches.take(self.d_steps))
-
-    def _body(self, feed: Feed) -> torch.Tensor:
-        stats = self.training.update(self.batches.realize(feed))
-        self.counter.add_(1)
-        self.totals.add_(stats)
-        if self.guard is not None:
-            self.guard.observe(stats, self.counter)
-        if self.ema is not None:
-            self.ema.update(self.counter)
-        return stats
 
     def set_step(self, step: int) -> None:
         """Continue counting from `step` (a resume or a rollback)."""
