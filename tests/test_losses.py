@@ -107,3 +107,29 @@ def test_d_real_and_d_fake_are_probabilities_for_bce_and_raw_scores_for_critics(
                    sample_latent=lambda n: torch.randn(n, 4))
     _, _, d_real, d_fake = step([RealBatch(torch.randn(5, 12))]).tolist()
     assert d_real == pytest.approx(logged) and d_fake == pytest.approx(logged)
+
+
+def test_r1_is_half_gamma_times_the_squared_gradient_norm_on_reals_and_trains_d():
+    from gancli.losses import R1
+
+    critic = torch.nn.Linear(3, 1, bias=False)
+    with torch.no_grad():
+        critic.weight.copy_(torch.tensor([[1.0, -2.0, 2.0]]))  # the gradient of D(x) is w for every x: |w|^2 = 9
+    penalty = R1(gamma=10.0)(critic, torch.randn(4, 3), fake=torch.randn(4, 3))
+    assert math.isclose(penalty.item(), 10.0 / 2 * 9.0, rel_tol=1e-6)
+    penalty.backward()  # it pulls D's weights towards a flat critic: d/dw = gamma * w
+    torch.testing.assert_close(critic.weight.grad, 10.0 * critic.weight.detach())
+
+
+def test_r1_is_an_option_of_any_run_and_a_negative_weight_is_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from gancli.cli import app
+
+    result = train(tiny_config(tmp_path / "run", steps=2, sample_every=0, r1=10.0, loss="hinge",
+                               augment=["translation"]), reporter=Reporter())
+    assert result.steps == 2 and math.isfinite(result.metrics["loss_d"])
+    assert "r1: 10.0" in (tmp_path / "run" / "config.yaml").read_text()
+    refused = CliRunner().invoke(app, ["train", "--data", "synthetic", "--r1", "-1", "--out", str(tmp_path / "bad")])
+    assert refused.exit_code != 0 and "r1 must be a finite number >= 0, got -1.0" in refused.output
+    assert not (tmp_path / "bad").exists()

@@ -47,6 +47,7 @@ class TrainConfig:
     d_steps: int | None = None        # discriminator updates per generator update; None: the architecture's
     smooth: float = 0.1               # one-sided label smoothing: real targets are 1 - smooth
     augment: list[str] = field(default_factory=list)  # DiffAugment of all D sees, e.g. [color, translation, cutout]
+    r1: float = 0.0                   # weight (gamma) of a gradient penalty on real images (R1); 0 turns it off
     seed: int = 0
     device: str = "auto"
     out: str | None = None            # None: runs/<arch>-<data>-<timestamp>
@@ -95,6 +96,8 @@ class TrainConfig:
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
         if not 0.0 <= self.smooth < 1.0:
             raise ConfigError(f"smooth must be in [0, 1), got {self.smooth}")
+        if not 0.0 <= self.r1 < float("inf"):
+            raise ConfigError(f"r1 must be a finite number >= 0, got {self.r1}")
         if any(name not in AUGMENTATIONS for name in self.augment):
             raise ConfigError(f"augment must list some of {', '.join(AUGMENTATIONS)}, got {shorten(self.augment)}")
         if not self.eval_metrics or any(name not in EVAL_METRICS for name in self.eval_metrics):

@@ -3,7 +3,7 @@
 from gancli.core.registry import Registry
 from gancli.errors import RegistryError
 from gancli.losses.base import GANLoss, Penalty, input_gradients, takes_scale
-from gancli.losses.standard import Hinge, NonSaturatingBCE, WassersteinGP
+from gancli.losses.standard import R1, Hinge, NonSaturatingBCE, WassersteinGP
 
 losses: Registry[type[GANLoss]] = Registry("gancli.losses", "loss", type)
 
@@ -17,5 +17,5 @@ def make_loss(name: str, smooth: float, prefer_package: str | None = None) -> GA
     return loss_class(smooth=smooth)
 
 
-__all__ = ["GANLoss", "Hinge", "NonSaturatingBCE", "Penalty", "WassersteinGP", "input_gradients", "losses", "make_loss",
+__all__ = ["GANLoss", "Hinge", "NonSaturatingBCE", "Penalty", "R1", "WassersteinGP", "input_gradients", "losses", "make_loss",
            "takes_scale"]

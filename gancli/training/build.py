@@ -14,7 +14,7 @@ from torch import nn
 
 from gancli.architectures import ArchConfig, Architecture, build_networks
 from gancli.core.shapes import ImageShape
-from gancli.losses import GANLoss
+from gancli.losses import R1, GANLoss
 from gancli.training.augment import DiffAugment
 from gancli.training.batches import RealBatch
 from gancli.training.distributed import World
@@ -107,11 +107,11 @@ class Training:
 def build_training(architecture: Architecture, arch_config: ArchConfig, shape: ImageShape, loss: GANLoss,
                    execution: Execution, seed: int, notify: Callable[[str], None] = print,
                    world: World | None = None, sync_bn: bool = False, classes: int = 0,
-                   augment: Sequence[str] = ()) -> Training:
+                   augment: Sequence[str] = (), r1: float = 0.0) -> Training:
     """Fresh networks for `shape` initialised from `seed`, their optimisers and the step; under
     data parallelism (`world`) the step trains DistributedDataParallel replicas on this rank's
     share. With `classes` > 0 the networks are class-conditional; `augment` names the DiffAugment
-    policies applied to every image the discriminator sees.
+    policies applied to every image the discriminator sees; `r1` > 0 adds R1's penalty on reals.
 
     Raises ValueError when the architecture cannot make `shape`.
     """
@@ -149,7 +149,7 @@ def build_training(architecture: Architecture, arch_config: ArchConfig, shape: I
         notify_once = _once(notify)  # both networks usually fail alike: say it once
         step_g, step_d = compiled = (CompiledNetwork(step_g, notify_once), CompiledNetwork(step_d, notify_once))
     scaler = torch.amp.GradScaler(device.type) if execution.precision == "fp16" else None
-    penalties = [*loss.penalties(), *architecture.penalties(arch_config)]
+    penalties = [*loss.penalties(), *architecture.penalties(arch_config), *([R1(r1)] if r1 else [])]
     own_d = step_d
     step_g, step_d = world.replicate(step_g, sync_bn), world.replicate(step_d, sync_bn)
     # Augmentations draw from the latents' generator: on the device, captured with the graph,

@@ -260,7 +260,7 @@ class Trainer:
             return build_training(self.architecture, self.arch_config, self.shape, self.loss, execution,
                                   self.config.seed, notify=self.reporter.notify, world=self.world,
                                   sync_bn=self.config.sync_bn, classes=len(self.classes),
-                                  augment=self.config.augment)
+                                  augment=self.config.augment, r1=self.config.r1)
         except ValueError as err:
             raise ConfigError(f"arch {self.config.arch} cannot make {self.shape} images: {err}") from None
 
