@@ -48,3 +48,14 @@ def test_the_reference_comparison_trains_both_sides_per_seed_and_flags_collapse(
         assert report["means"][side]["kept"] == len(kept) and report["means"][side]["runs"] == 2
         assert f"| {side} mean of {len(kept)} of 2 |" in result.stdout
     assert (out / "reference-seed1.png").is_file() and (out / "gancli-seed0.png").is_file()
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "svhn").is_dir(), reason="../shared/data/svhn is absent")
+def test_the_small_svhn_check_trains_on_the_real_images_and_measures_diversity(tmp_path):
+    out = tmp_path / "svhn"
+    run("svhn_small.py", "--epochs", "1", "--seeds", "0", "--set", "model.g_channels=64", "--out", out,
+        "--data", SHARED_DATA / "svhn" / "svhn_real_151_32x32.mat")
+    (row,) = json.loads((out / "report.json").read_text())
+    assert row["seed"] == 0 and row["steps"] == 151 // 16  # the recipe's batch of 16, one pass
+    assert 0 < row["diversity"] and 0 < row["copying"]
+    assert (out / "seed0.png").is_file()
