@@ -9,7 +9,8 @@ One line per check, `ok`, `FAIL` or `skip` (with the reason), then the table and
    seed with deterministic cuDNN: fp32 (the parameters equal after the first replay, then within
    2 lr a step: a near-zero gradient may flip sign and Adam moves its weight a whole step), bf16,
    `wgan-gp` (double backward inside the graph), two D steps, fp16 with its grad scaler,
-   `--compile` with graphs, and a conditional run with DiffAugment.
+   `--compile` with graphs, a conditional run with DiffAugment, and DiffAugment with `dcgan64`
+   (hinge) and `sngan` (wgan-gp).
 2. Each replay changes the generator's weights and advances the latent generator (an empty or
    stale graph fails).
 3. A NaN injected into a captured step: the run rolls back, captures again and trains on.
@@ -34,7 +35,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -116,11 +117,13 @@ def deterministic():
 
 def make_loop(execution: Execution, shape: ImageShape, batch: int, loss: str = "bce", d_steps: int = 1,
               conditional: bool = False, arch: str = "dcgan", model: dict | None = None,
-              notify: Callable[[str], None] = print) -> LoopStep:
+              notify: Callable[[str], None] = print, augment: bool = False) -> LoopStep:
     """What `train` steps through, on random resident images: `conditional` adds ten classes and
-    every DiffAugment policy."""
+    every DiffAugment policy, `augment` the policies alone."""
     architecture = architectures.get(arch) if isinstance(arch, str) else arch
-    extra = dict(classes=10, augment=("color", "translation", "cutout")) if conditional else {}
+    extra = dict(classes=10) if conditional else {}
+    if conditional or augment:
+        extra["augment"] = ("color", "translation", "cutout")
     training = build_training(architecture, architecture.make_config(model or {}), shape, make_loss(loss, 0.1),
                               execution, seed=0, notify=notify, **extra)
     torch.backends.cudnn.benchmark = not torch.backends.cudnn.deterministic  # build_training turned it on
@@ -148,9 +151,13 @@ def run_loop(loop: LoopStep, steps: int):
 
 
 def graph_against_eager(device: torch.device, quick: bool, precision: str = "fp32", exact_first: bool = False,
-                        compile: bool = False, **loop_options) -> tuple[bool | None, str]:
+                        compile: bool = False, size: int = 32, **loop_options) -> tuple[bool | None, str]:
     cuda = device.type == "cuda"
-    shape, batch, steps = (ImageShape(3, 16, 16), 8, FIRST_REPLAY + 1) if quick else (ImageShape(3, 32, 32), 128, 10)
+    if quick and loop_options.get("arch", "dcgan") != "dcgan":
+        return None, "the other architectures run at full size only; the CPU tests train them with --augment"
+    if loop_options.get("arch") == "sngan" and "sngan" not in architectures.names():
+        return None, "the sngan plugin is not installed (pip install ./plugins/sngan)"
+    shape, batch, steps = (ImageShape(3, 16, 16), 8, FIRST_REPLAY + 1) if quick else (ImageShape(3, size, size), 128, 10)
     model = TINY_MODEL if quick else {}
     base = Execution(device, precision, channels_last=cuda, fused_adam=True, cuda_graphs=False, compile=compile,
                      tf32=False)
@@ -218,14 +225,28 @@ def train_config(out: Path, device: torch.device, quick: bool, **overrides) -> T
     return TrainConfig(**values)
 
 
-def run_trainer(config: TrainConfig, resume: Path | None = None) -> tuple[Trainer, Notices]:
+@dataclass
+class Finished:
+    """What a finished run says about its step (read before `Trainer.close` drops it)."""
+
+    step: int
+    metrics: dict
+    captures: int
+    captured: bool
+    mode: str
+
+
+def run_trainer(config: TrainConfig, resume: Path | None = None) -> tuple[Finished, Notices]:
     notices = Notices()
     trainer = Trainer(config, notices, resume=resume)
     try:
         trainer.run_loop()
+        graphed = trainer.loop.run if isinstance(trainer.loop.run, GraphedStep) else None
+        finished = Finished(trainer.step, trainer.metrics, graphed.captures if graphed else 0,
+                            bool(graphed and graphed.captured), trainer.loop.effective_execution.describe())
     finally:
         trainer.close()
-    return trainer, notices
+    return finished, notices
 
 
 def nan_rollback(device: torch.device, quick: bool) -> tuple[bool | None, str]:
@@ -238,7 +259,7 @@ def nan_rollback(device: torch.device, quick: bool) -> tuple[bool | None, str]:
     finally:
         trainer_module.make_loss = original
     rolled = [line for line in notices.lines if "rolled back to step 4" in line]
-    captures = trainer.loop.run.captures if isinstance(trainer.loop.run, GraphedStep) else 0
+    captures = trainer.captures
     finite = all(torch.isfinite(torch.tensor(trainer.metrics[k])) for k in ("loss_d", "loss_g"))
     graphs = device.type == "cuda"
     ok = len(rolled) == 1 and trainer.step == 14 and finite and not notices.fallbacks() and (captures == 2 or not graphs)
@@ -271,7 +292,7 @@ def cpu_checkpoint_into_graphs(device: torch.device, quick: bool) -> tuple[bool 
         run = Path(out) / "run"
         run_trainer(train_config(run, torch.device("cpu"), True, steps=4, model=TINY_MODEL, batch_size=8))
         trainer, notices = run_trainer(train_config(run, device, True, steps=12, model=TINY_MODEL, batch_size=8), resume=run)
-    captured = isinstance(trainer.loop.run, GraphedStep) and trainer.loop.run.captured
+    captured = trainer.captured
     return captured and not notices.fallbacks(), \
         f"resumed a CPU checkpoint at step 4 to 12: {'captured' if captured else 'not captured'}" \
         + (f"; {notices.fallbacks()[0]}" if notices.fallbacks() else "")
@@ -285,11 +306,11 @@ def streamed(device: torch.device, quick: bool, index: int | None = None) -> tup
     with tempfile.TemporaryDirectory() as out:
         trainer, notices = run_trainer(train_config(Path(out) / "run", device, quick, steps=10, **options))
     graphs = device.type == "cuda"
-    captured = isinstance(trainer.loop.run, GraphedStep) and trainer.loop.run.captured
+    captured = trainer.captured
     finite = all(torch.isfinite(torch.tensor(trainer.metrics[k])) for k in ("loss_d", "loss_g"))
     ok = finite and not notices.fallbacks() and (captured or not graphs)
     what = "streamed batches" if index is None else f"cuda:{index}"
-    return ok, f"{what}, 10 steps: {trainer.loop.effective_execution.describe()}, losses finite: {finite}" \
+    return ok, f"{what}, 10 steps: {trainer.mode}, losses finite: {finite}" \
                + (f"; {notices.fallbacks()[0]}" if notices.fallbacks() else "")
 
 
@@ -403,7 +424,9 @@ def main() -> int:
     for what, options in (("fp32", dict(exact_first=True)), ("bf16", dict(precision="bf16")),
                           ("wgan-gp", dict(loss="wgan-gp")), ("two D steps", dict(d_steps=2)),
                           ("fp16 grad scaler", dict(precision="fp16")), ("compile", dict(compile=True)),
-                          ("conditional + augment", dict(conditional=True))):
+                          ("conditional + augment", dict(conditional=True)),
+                          ("augment, dcgan64, hinge", dict(arch="dcgan64", loss="hinge", augment=True, size=64)),
+                          ("augment, sngan, wgan-gp", dict(arch="sngan", loss="wgan-gp", augment=True))):
         if what == "compile" and not cuda:
             checks.report(f"graph against eager, {what}", None, "compiling takes minutes on a CPU")
             continue

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import random
 import signal
 import time
@@ -222,6 +223,13 @@ class Trainer:
         self.loggers.close()
         self.timelapse.close()
         self.lock.release()
+
+    def drop_networks(self) -> None:
+        """Let go of the networks and their step. `train` does, before it leaves the process
+        group: data-parallel networks must go while the group exists, even when an exception's
+        traceback still holds this trainer."""
+        for name in ("loop", "training", "batches", "ema", "scorer"):
+            self.__dict__.pop(name, None)
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.architecture.sample_latent(n, self.arch_config, generator=generator)
@@ -522,5 +530,7 @@ def train(config: TrainConfig, reporter: Reporter | None = None, overwrite: bool
             return trainer.run_loop()
         finally:
             trainer.close()
+            trainer.drop_networks()
     finally:
+        gc.collect()  # whatever the networks left in reference cycles, while the process group exists
         world.close()
