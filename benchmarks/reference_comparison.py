@@ -36,14 +36,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import yaml
 from heldout_mnist import SHARED_MNIST, heldout_fid, prepare
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from gancli.checkpoints.generator import load_generator
 from gancli.cli.progress import PlainReporter
-from gancli.config import TrainConfig, read_yaml
+from gancli.config import TrainConfig, apply_overrides, read_yaml
 from gancli.core.device import resolve_device
 from gancli.core.pixels import save_grid
 from gancli.errors import run_script
@@ -187,10 +186,7 @@ def main() -> None:
             values = {**recipe, "data": "mnist", "split": "train", "data_root": tmp, "download": False,
                       "epochs": args.epochs, "steps": args.steps, "seed": seed, "device": args.device,
                       "out": str(args.out / f"gancli-seed{seed}"), "sample_every": 0, "checkpoint_every": 0}
-            for item in args.overrides:
-                key, value = item.split("=", 1)
-                target = values.setdefault("model", {}) if key.startswith("model.") else values
-                target[key.removeprefix("model.")] = yaml.safe_load(value)
+            values = apply_overrides(values, args.overrides)
             started = time.perf_counter()
             result = train(TrainConfig.from_dict(values), reporter=PlainReporter(), overwrite=True)
             seconds = time.perf_counter() - started

@@ -23,12 +23,10 @@ import tempfile
 from pathlib import Path
 
 import torch
-import yaml
 
 from gancli.checkpoints.generator import load_generator
 from gancli.cli.progress import PlainReporter
-from gancli.config import read_yaml
-from gancli.config.schema import TrainConfig
+from gancli.config import TrainConfig, apply_overrides, read_yaml
 from gancli.core.pixels import save_grid
 from gancli.datasets.loading import load_images
 from gancli.errors import run_script
@@ -75,10 +73,7 @@ def main() -> None:
             values = dict(read_yaml(RECIPE), data_root=root, download=False, device="cpu", seed=seed,
                           out=str(args.out / f"seed{seed}"), sample_every=0, checkpoint_every=0)
             values.update({k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v})
-            for item in args.overrides:
-                key, _, value = item.partition("=")
-                section, _, name = key.rpartition(".")  # model.KEY goes into the architecture's settings
-                (values.setdefault(section, {}) if section else values)[name] = yaml.safe_load(value)
+            values = apply_overrides(values, args.overrides)
             result = train(TrainConfig.from_dict(values), reporter=PlainReporter())
             model = load_generator(result.last_checkpoint)
             fake = generated_pixels(model.generator, model.sample_latent, real.shape[0], seed=1, device="cpu")
