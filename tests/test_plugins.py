@@ -38,6 +38,10 @@ def test_every_builtin_architecture_keeps_the_contract(name, tmp_path):
     check_architecture(f"gancli:{name}", hparams=TINY.get(name), workdir=tmp_path)
 
 
+def test_dcgan_with_a_batch_norm_per_class_keeps_the_contract(tmp_path):
+    check_architecture("gancli:dcgan", hparams={**TINY_MODEL, "g_label": "norm"}, workdir=tmp_path)
+
+
 SHRINKING = """
 from gancli.architectures.dcgan import DCGAN, Generator
 from torch import nn

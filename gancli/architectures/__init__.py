@@ -1,7 +1,7 @@
 """Architectures: the contract, and the registry that finds built-ins and plugins alike."""
 
 from gancli.architectures.base import ArchConfig, Architecture, build_networks
-from gancli.architectures.conditioning import LabelledLatent, Projection
+from gancli.architectures.conditioning import ClassBatchNorm2d, LabelledLatent, LabelledSequential, Projection
 from gancli.core.registry import Registry
 from gancli.core.shapes import ImageShape
 
@@ -20,5 +20,5 @@ def conditional_names() -> list[str]:
     return sorted(names)
 
 
-__all__ = ["ArchConfig", "Architecture", "ImageShape", "LabelledLatent", "Projection", "architectures",
-           "build_networks", "conditional_names"]
+__all__ = ["ArchConfig", "Architecture", "ClassBatchNorm2d", "ImageShape", "LabelledLatent", "LabelledSequential",
+           "Projection", "architectures", "build_networks", "conditional_names"]

@@ -48,3 +48,31 @@ class Projection(nn.Module):
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return (self.embed(labels).to(features.dtype) * features).sum(dim=1)
+
+
+class ClassBatchNorm2d(nn.BatchNorm2d):
+    """Batch norm whose scale and shift are learned per class (conditional batch norm, de Vries et
+    al. 2017, the generator of Miyato & Koyama 2018): the label acts on every layer, not only on
+    the first. `forward(x, labels)`."""
+
+    def __init__(self, channels: int, classes: int):
+        super().__init__(channels, affine=False)
+        self.scale = nn.Embedding(classes, channels)
+        self.shift = nn.Embedding(classes, channels)
+        nn.init.normal_(self.scale.weight, 1.0, 0.02)  # the scale of DCGAN's batch-norm weights
+        nn.init.zeros_(self.shift.weight)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        x = super().forward(x)
+        scale = self.scale(labels).to(x.dtype)[:, :, None, None]
+        return x * scale + self.shift(labels).to(x.dtype)[:, :, None, None]
+
+
+class LabelledSequential(nn.Sequential):
+    """A Sequential that hands the labels to the modules that take them (`ClassBatchNorm2d`,
+    nested `LabelledSequential`s); its parameters are named as a plain Sequential's."""
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        for module in self:
+            x = module(x, labels) if isinstance(module, (ClassBatchNorm2d, LabelledSequential)) else module(x)
+        return x

@@ -7,7 +7,9 @@ two for MNIST's 28 (starting at 7x7), four for 64.
 
 Conditional (`classes` > 0): the generator's dense layer takes the latent joined to a small
 learned embedding of the label (`conditioning.label_dim`); the discriminator adds a projection of the label
-onto its last features to its logit (see `gancli.architectures.conditioning`).
+onto its last features to its logit (see `gancli.architectures.conditioning`). With
+`model.g_label: norm` every batch norm of the generator also has a scale and shift per class
+(conditional batch norm); benchmarks/README.md ("Conditioning") has what each measured.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from dataclasses import dataclass
 from torch import nn
 
 from gancli.architectures.base import ArchConfig, Architecture
-from gancli.architectures.conditioning import LabelledLatent, Projection
+from gancli.architectures.conditioning import ClassBatchNorm2d, LabelledLatent, LabelledSequential, Projection
 from gancli.core.shapes import ImageShape
+
+G_LABELS = ("latent", "norm")
 
 
 @dataclass
@@ -26,11 +30,15 @@ class DCGANConfig(ArchConfig):
     g_channels: int = 512   # channels of the generator's first feature map, halved per layer
     d_channels: int = 64    # channels of the discriminator's first layer, doubled per layer
     leak: float = 0.2       # LeakyReLU slope in the discriminator, as in the seed
+    g_label: str = "latent"  # conditional generators: "latent" (label embedding joined to z) or
+    #                          "norm" (that, and batch norm with a scale and shift per class)
 
     def __post_init__(self):
         super().__post_init__()
         if self.g_channels <= 0 or self.d_channels <= 0:
             raise ValueError("g_channels and d_channels must be positive")
+        if self.g_label not in G_LABELS:
+            raise ValueError(f"g_label must be one of {', '.join(G_LABELS)}, got {self.g_label!r}")
 
 
 def upsampling_layers(height: int, width: int) -> int:
@@ -47,7 +55,7 @@ def init_weights(module: nn.Module) -> None:
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
+    elif isinstance(module, nn.BatchNorm2d) and module.affine:
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
 
@@ -69,21 +77,27 @@ class Generator(nn.Module):
         channels = [config.g_channels >> i for i in range(layers)] + [shape.channels]
         self.label = LabelledLatent(classes, config.latent_dim) if classes else None
         inputs = self.label.size if classes else config.latent_dim
+        if classes and config.g_label == "norm":
+            def norm(channels):
+                return ClassBatchNorm2d(channels, classes)
+        else:
+            norm = nn.BatchNorm2d
         self.project = nn.Linear(inputs, self.start[0] * self.start[1] * self.start[2], bias=False)
-        self.project_norm = nn.BatchNorm2d(channels[0])
+        self.project_norm = norm(channels[0])
         blocks = []
         for i in range(layers):
             last = i == layers - 1
             blocks.append(up_conv(channels[i], channels[i + 1], bias=last))
-            blocks.append(nn.Tanh() if last else nn.Sequential(nn.BatchNorm2d(channels[i + 1]), nn.ReLU(True)))
-        self.blocks = nn.Sequential(*blocks)
+            blocks.append(nn.Tanh() if last else LabelledSequential(norm(channels[i + 1]), nn.ReLU(True)))
+        self.blocks = LabelledSequential(*blocks)
 
     def forward(self, z, labels=None):
         if self.label is not None:
             z = self.label(z, labels)
         x = self.project(z).view(-1, *self.start)      # 512 x 4 x 4 for 32x32
-        x = nn.functional.relu(self.project_norm(x))
-        return self.blocks(x)                           # C x H x W, in [-1, 1]
+        x = self.project_norm(x, labels) if isinstance(self.project_norm, ClassBatchNorm2d) else self.project_norm(x)
+        x = nn.functional.relu(x)
+        return self.blocks(x, labels)                   # C x H x W, in [-1, 1]
 
 
 class Discriminator(nn.Module):

@@ -115,9 +115,10 @@ def check_compatible(point: ResumePoint, config: TrainConfig, hparams: dict[str,
         if old.get(key) != new[key]:
             raise ConfigError(f"{where}: {key} was {old.get(key)!r}, now {new[key]!r}; "
                               f"start a new run (another --out) to change it")
+    recorded = {**saved_hparams, **point.info.hparams}  # a hyperparameter newer than the run: it had its default
     for key, value in hparams.items():
-        if key not in MUTABLE_HPARAMS and point.info.hparams.get(key) != value:
-            raise ConfigError(f"{where}: model.{key} was {point.info.hparams.get(key)!r}, now {value!r}; "
+        if key not in MUTABLE_HPARAMS and recorded.get(key) != value:
+            raise ConfigError(f"{where}: model.{key} was {recorded.get(key)!r}, now {value!r}; "
                               f"start a new run (another --out) to change it")
     changes = [f"{key} {old.get(key)!r} -> {new[key]!r}" for key in new  # keys newer than the run stay quiet
                if key not in FIXED_KEYS + ("model", "out") and key in point.config and old.get(key) != new[key]]
