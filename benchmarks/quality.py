@@ -1,10 +1,10 @@
 """Conditional against unconditional `dcgan` on real MNIST, scored on images neither trained on.
 
-    python benchmarks/quality.py [--epochs 5] [--seeds 0,1,2] [--num 2000] [--device cpu]
+    python benchmarks/quality.py [--epochs 5] [--seeds 0,1,2] [--num 2000] [--device cpu] [--set KEY=VALUE]
 
 The 10,000 real MNIST test images are split (`heldout_mnist.py`): 8,000 to train on, 2,000 that
-no model sees. Both recipes are `gancli train --arch dcgan --data mnist` with the architecture's
-defaults (the seed's recipe), one with `--conditional`, at the same epochs and seed. Each final
+no model sees. Both recipes are `gancli train --config examples/mnist.yaml` (the recipe users are
+pointed to), one with `--conditional`, at the same epochs and seed. Each final
 EMA generator makes `--num` images (a conditional one for classes drawn from the training
 labels), scored by:
 
@@ -36,7 +36,7 @@ from heldout_mnist import SHARED_MNIST, heldout_fid, prepare
 
 from gancli.checkpoints.generator import load_generator
 from gancli.cli.progress import PlainReporter
-from gancli.config import TrainConfig
+from gancli.config import TrainConfig, apply_overrides, read_yaml
 from gancli.core.device import resolve_device
 from gancli.core.pixels import save_grid
 from gancli.errors import run_script
@@ -45,6 +45,7 @@ from gancli.metrics.classifier import classification_accuracy_score, classifier_
 from gancli.metrics.evaluation import generated_pixels, labels_like
 from gancli.training.trainer import train
 
+RECIPE = Path(__file__).resolve().parents[1] / "examples" / "mnist.yaml"
 RECIPES = {"unconditional": False, "conditional": True}
 SAMPLE_SEED = 1
 
@@ -73,12 +74,13 @@ def main() -> None:
     parser.add_argument("--no-fid", action="store_true")
     parser.add_argument("--classifier-min-steps", type=int, default=classifier.MIN_STEPS,
                         help="the classifiers' fewest batches (fewer: a quick check of the script, not a measure)")
-    parser.add_argument("--model", action="append", default=[], help="KEY=VALUE for both recipes' model (narrow networks in tests)")
+    parser.add_argument("--set", action="append", default=[], dest="overrides",
+                        help="KEY=VALUE (YAML) over both recipes, e.g. model.g_channels=16")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark-quality"))
     args = parser.parse_args()
     classifier.MIN_STEPS = args.classifier_min_steps
     device = resolve_device(args.device)
-    model_values = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.model)}
+    recipe = read_yaml(RECIPE)
     args.out.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,26 +95,27 @@ def main() -> None:
                                           args.out / "real-features")
         rows = []
         for seed in [int(s) for s in args.seeds.split(",")]:
-            for recipe, conditional in RECIPES.items():
+            for name, conditional in RECIPES.items():
                 started = time.perf_counter()
-                config = TrainConfig(arch="dcgan", data="mnist", split="train", data_root=tmp, download=False,
-                                     epochs=args.epochs, steps=args.steps, seed=seed, conditional=conditional,
-                                     device=args.device, out=str(args.out / f"{recipe}-seed{seed}"), sample_every=0,
-                                     checkpoint_every=0, log_every=100, model=dict(model_values))
-                result = train(config, reporter=PlainReporter(), overwrite=True)
+                values = {**recipe, "data": "mnist", "split": "train", "data_root": tmp, "download": False,
+                          "epochs": args.epochs, "steps": args.steps, "seed": seed, "conditional": conditional,
+                          "device": args.device, "out": str(args.out / f"{name}-seed{seed}"), "sample_every": 0,
+                          "checkpoint_every": 0, "log_every": 100}
+                values = apply_overrides(values, args.overrides)
+                result = train(TrainConfig.from_dict(values), reporter=PlainReporter(), overwrite=True)
                 seconds = time.perf_counter() - started
                 model = load_generator(result.last_checkpoint, device)
                 requested = labels_like(data.train_labels, args.num, SAMPLE_SEED) if conditional else None
                 fake = generated_pixels(model.generator, model.sample_latent, args.num, SAMPLE_SEED, device,
                                         labels=requested)
-                row = {"recipe": recipe, "seed": seed, "steps": result.steps, "train_s": round(seconds, 1),
+                row = {"recipe": name, "seed": seed, "steps": result.steps, "train_s": round(seconds, 1),
                        **classifier_scores(reference, fake, requested)}
                 if conditional:
                     row.update(classification_accuracy_score(fake, requested, real_pixels, real_labels, heldout, 10,
                                                              seed=seed))
                 if scorer is not None:
                     row["fid"] = scorer.score(fake)["fid"]
-                save_grid(grid_of(model, conditional, device), args.out / f"{recipe}-seed{seed}.png", nrow=8 if conditional else 10)
+                save_grid(grid_of(model, conditional, device), args.out / f"{name}-seed{seed}.png", nrow=8 if conditional else 10)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
 

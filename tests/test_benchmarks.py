@@ -23,8 +23,8 @@ def run(script: str, *args) -> subprocess.CompletedProcess:
 
 def test_the_quality_benchmark_trains_both_recipes_and_scores_them_on_held_out_images(tmp_path):
     out = tmp_path / "quality"
-    result = run("quality.py", *TINY, "--model", "g_channels=16", "--model", "d_channels=8",
-                 "--model", "latent_dim=16", "--out", out)
+    result = run("quality.py", *TINY, "--set", "model.g_channels=16", "--set", "model.d_channels=8",
+                 "--set", "model.latent_dim=16", "--out", out)
     report = json.loads((out / "report.json").read_text())
     assert report["train_images"] == 500 and report["heldout_images"] == 100
     recipes = {row["recipe"]: row for row in report["runs"]}
