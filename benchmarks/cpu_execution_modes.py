@@ -17,13 +17,13 @@ import torch
 
 from gancli.errors import run_script
 from gancli.training.bench import bench
-from gancli.training.execution import Execution
+from gancli.training.execution import Execution, ExecutionOptions, resolve_execution
 
 CPU = torch.device("cpu")
 MODES = {
     "plain": Execution(CPU, "fp32", channels_last=False, fused_adam=False, cuda_graphs=False, compile=False),
     "fused adam": Execution(CPU, "fp32", channels_last=False, fused_adam=True, cuda_graphs=False, compile=False),
-    "channels-last (default)": Execution(CPU, "fp32", channels_last=True, fused_adam=True, cuda_graphs=False, compile=False),
+    "channels-last": Execution(CPU, "fp32", channels_last=True, fused_adam=True, cuda_graphs=False, compile=False),
     "bf16": Execution(CPU, "bf16", channels_last=True, fused_adam=True, cuda_graphs=False, compile=False),
     "compiled": Execution(CPU, "fp32", channels_last=True, fused_adam=True, cuda_graphs=False, compile=True),
 }
@@ -53,6 +53,7 @@ def main() -> None:
     for name in modes:
         median = statistics.median(rates[name])
         print(f"{name:22s} median {median:8.2f} images/s  x{median / base:.2f}{'' if stable[name] else '  UNSTABLE'}")
+    print(f"this CPU's default: {resolve_execution(ExecutionOptions(), CPU).describe()}")
 
 
 if __name__ == "__main__":

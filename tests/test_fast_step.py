@@ -11,6 +11,7 @@ from gancli.architectures import architectures
 from gancli.cli import app
 from gancli.core.shapes import ImageShape
 from gancli.losses import GANLoss, NonSaturatingBCE, make_loss
+from gancli.training import execution
 from gancli.training.batches import DeviceBatches, RealBatch
 from gancli.training.build import build_training
 from gancli.training.execution import Execution, ExecutionOptions, resolve_execution
@@ -18,6 +19,7 @@ from gancli.training.reporting import Reporter
 from gancli.training.trainer import train
 
 CPU = torch.device("cpu")
+CPU_PRECISION = "bf16" if execution.cpu_has_bf16() else "fp32"  # what --precision auto picks on this CPU
 SHAPE = ImageShape(3, 16, 16)
 # fp32 on both sides: the only differences are summation order (channels-last convolutions,
 # fused Adam), about 1e-6 relative. Adam divides each gradient by its own running size, so a
@@ -53,9 +55,16 @@ def assert_same_training(plain_run, fast_run):
         torch.testing.assert_close(fast_params[name].float(), value.float(), rtol=0, atol=PARAMETER_ATOL, msg=name)
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_on_a_cpu_is_bf16_only_where_the_cpu_computes_in_bf16(monkeypatch, native):
+    monkeypatch.setattr(execution, "cpu_has_bf16", lambda: native)
+    assert resolve_execution(ExecutionOptions(), CPU).precision == ("bf16" if native else "fp32")
+    assert resolve_execution(ExecutionOptions(precision="fp32"), CPU).precision == "fp32"
+
+
 def test_the_cpu_fast_path_trains_like_the_plain_step():
-    fast = resolve_execution(ExecutionOptions(), CPU)
-    assert fast.fused_adam and fast.channels_last and fast.precision == "fp32" and not fast.cuda_graphs
+    fast = resolve_execution(ExecutionOptions(precision="fp32"), CPU)
+    assert fast.fused_adam and fast.channels_last and not fast.cuda_graphs
     contiguous = Execution(CPU, "fp32", channels_last=False, fused_adam=True, cuda_graphs=False, compile=False)
     reference = run_steps(plain(CPU))
     assert_same_training(reference, run_steps(fast))
@@ -185,7 +194,7 @@ def test_bench_reports_throughput_memory_and_mode_as_json():
     assert report["images_per_s"] > 0 and report["ms_per_step"] > 0
     assert report["images_per_s"] == pytest.approx(8 * 1000 / report["ms_per_step"])
     assert report["peak_memory_mib"] > 0 and report["memory_measure"] == "process peak RSS"
-    assert report["mode"] == "eager, fp32, channels-last, fused adam"
+    assert report["mode"] == f"eager, {CPU_PRECISION}, channels-last, fused adam"
     assert set(report["final_stats"]) == {"loss_d", "loss_g", "d_real", "d_fake"}
 
 
@@ -193,7 +202,7 @@ def test_bench_prints_a_table_and_notices_what_it_cannot_do():
     result = runner.invoke(app, TINY_BENCH + ["--cuda-graphs"])
     assert result.exit_code == 0, result.output
     assert "CUDA graphs need a CUDA device; running eagerly on cpu" in result.stderr
-    assert "images/s" in result.stdout and "eager, fp32" in result.stdout
+    assert "images/s" in result.stdout and f"eager, {CPU_PRECISION}" in result.stdout
 
 
 @pytest.mark.parametrize("args, message", [
@@ -234,7 +243,7 @@ def test_train_says_how_its_step_runs_and_what_it_could_not_do(tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "CUDA graphs need a CUDA device; running eagerly on cpu" in result.output
-    assert "step: eager, fp32, channels-last, fused adam" in result.output
+    assert f"step: eager, {CPU_PRECISION}, channels-last, fused adam" in result.output
 
 
 

