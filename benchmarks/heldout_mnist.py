@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from gancli.errors import GancliError
+from gancli.errors import ConfigError, GancliError
 from gancli.metrics.evaluation import Scorer
 from gancli.metrics.features import inception_extractor
 
@@ -52,6 +52,9 @@ class HeldoutMNIST:
 
 def prepare(root: Path, source: Path = SHARED_MNIST, heldout: int = 2000, limit: int | None = None) -> HeldoutMNIST:
     """Split the real test images (the first `limit` of them, for a quick run) and write both parts under `root`."""
+    missing = [name for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz") if not (source / name).is_file()]
+    if missing:
+        raise ConfigError(f"--data {source}: no {' or '.join(missing)} there (the MNIST test set's IDX files)")
     pixels = read_idx(source / "t10k-images-idx3-ubyte.gz")
     labels = read_idx(source / "t10k-labels-idx1-ubyte.gz")
     if limit is not None:

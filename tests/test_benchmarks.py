@@ -59,3 +59,11 @@ def test_the_small_svhn_check_trains_on_the_real_images_and_measures_diversity(t
     assert row["seed"] == 0 and row["steps"] == 151 // 16  # the recipe's batch of 16, one pass
     assert 0 < row["diversity"] and 0 < row["copying"]
     assert (out / "seed0.png").is_file()
+
+
+def test_a_quality_benchmark_without_the_mnist_files_says_so_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "quality.py"), "--data", str(tmp_path), "--no-fid",
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == (f"Error: --data {tmp_path}: no t10k-images-idx3-ubyte.gz or "
+                                     "t10k-labels-idx1-ubyte.gz there (the MNIST test set's IDX files)")
