@@ -15,6 +15,7 @@ onto its last features to its logit (see `gancli.architectures.conditioning`). W
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from torch import nn
 
@@ -77,11 +78,7 @@ class Generator(nn.Module):
         channels = [config.g_channels >> i for i in range(layers)] + [shape.channels]
         self.label = LabelledLatent(classes, config.latent_dim) if classes else None
         inputs = self.label.size if classes else config.latent_dim
-        if classes and config.g_label == "norm":
-            def norm(channels):
-                return ClassBatchNorm2d(channels, classes)
-        else:
-            norm = nn.BatchNorm2d
+        norm = partial(ClassBatchNorm2d, classes=classes) if classes and config.g_label == "norm" else nn.BatchNorm2d
         self.project = nn.Linear(inputs, self.start[0] * self.start[1] * self.start[2], bias=False)
         self.project_norm = norm(channels[0])
         blocks = []
