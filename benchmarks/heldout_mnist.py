@@ -16,12 +16,14 @@ from pathlib import Path
 
 import torch
 
+from gancli.config import TrainConfig, apply_overrides, read_yaml
 from gancli.errors import ConfigError, GancliError
 from gancli.metrics.evaluation import Scorer
 from gancli.metrics.features import inception_extractor
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 SPLIT_SEED = 2026
+RECIPE = Path(__file__).resolve().parents[1] / "examples" / "mnist.yaml"
 
 
 def read_idx(path: Path) -> torch.Tensor:
@@ -69,6 +71,16 @@ def prepare(root: Path, source: Path = SHARED_MNIST, heldout: int = 2000, limit:
         write_idx(raw / f"{prefix}-images-idx3-ubyte", pixels[index])
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels[index])
     return HeldoutMNIST(root, pixels[kept].unsqueeze(1), labels[kept], pixels[held].unsqueeze(1), labels[held])
+
+
+def recipe_config(data: HeldoutMNIST, out: Path, seed: int, epochs: int, steps: int | None, device: str,
+                  overrides: list[str], **values) -> TrainConfig:
+    """`examples/mnist.yaml` on `data`'s training part, without grids or intermediate checkpoints;
+    `values` and then `--set` overrides (KEY=VALUE) over it."""
+    values = {**read_yaml(RECIPE), "data": "mnist", "split": "train", "data_root": str(data.root),
+              "download": False, "epochs": epochs, "steps": steps, "seed": seed, "device": device, "out": str(out),
+              "sample_every": 0, "checkpoint_every": 0, **values}
+    return TrainConfig.from_dict(apply_overrides(values, overrides))
 
 
 def heldout_fid(heldout_pixels: torch.Tensor, device: torch.device, inception: Path | None, skip: bool,

@@ -32,11 +32,10 @@ import time
 from pathlib import Path
 
 import torch
-from heldout_mnist import SHARED_MNIST, heldout_fid, prepare
+from heldout_mnist import SHARED_MNIST, heldout_fid, prepare, recipe_config
 
 from gancli.checkpoints.generator import load_generator
 from gancli.cli.progress import PlainReporter
-from gancli.config import TrainConfig, apply_overrides, read_yaml
 from gancli.core.device import resolve_device
 from gancli.core.pixels import save_grid
 from gancli.errors import run_script
@@ -45,7 +44,6 @@ from gancli.metrics.classifier import classification_accuracy_score, classifier_
 from gancli.metrics.evaluation import generated_pixels, labels_like
 from gancli.training.trainer import train
 
-RECIPE = Path(__file__).resolve().parents[1] / "examples" / "mnist.yaml"
 RECIPES = {"unconditional": False, "conditional": True}
 SAMPLE_SEED = 1
 
@@ -80,7 +78,6 @@ def main() -> None:
     args = parser.parse_args()
     classifier.MIN_STEPS = args.classifier_min_steps
     device = resolve_device(args.device)
-    recipe = read_yaml(RECIPE)
     args.out.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,12 +94,9 @@ def main() -> None:
         for seed in [int(s) for s in args.seeds.split(",")]:
             for name, conditional in RECIPES.items():
                 started = time.perf_counter()
-                values = {**recipe, "data": "mnist", "split": "train", "data_root": tmp, "download": False,
-                          "epochs": args.epochs, "steps": args.steps, "seed": seed, "conditional": conditional,
-                          "device": args.device, "out": str(args.out / f"{name}-seed{seed}"), "sample_every": 0,
-                          "checkpoint_every": 0, "log_every": 100}
-                values = apply_overrides(values, args.overrides)
-                result = train(TrainConfig.from_dict(values), reporter=PlainReporter(), overwrite=True)
+                config = recipe_config(data, args.out / f"{name}-seed{seed}", seed, args.epochs, args.steps, args.device,
+                                       args.overrides, conditional=conditional, log_every=100)
+                result = train(config, reporter=PlainReporter(), overwrite=True)
                 seconds = time.perf_counter() - started
                 model = load_generator(result.last_checkpoint, device)
                 requested = labels_like(data.train_labels, args.num, SAMPLE_SEED) if conditional else None

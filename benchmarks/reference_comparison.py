@@ -36,13 +36,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from heldout_mnist import SHARED_MNIST, heldout_fid, prepare
+from heldout_mnist import SHARED_MNIST, heldout_fid, prepare, recipe_config
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from gancli.checkpoints.generator import load_generator
 from gancli.cli.progress import PlainReporter
-from gancli.config import TrainConfig, apply_overrides, read_yaml
 from gancli.core.device import resolve_device
 from gancli.core.pixels import save_grid
 from gancli.errors import run_script
@@ -51,7 +50,6 @@ from gancli.metrics.classifier import classifier_scores, reference_classifier
 from gancli.metrics.evaluation import generated_pixels
 from gancli.training.trainer import train
 
-RECIPE = Path(__file__).resolve().parents[1] / "examples" / "mnist.yaml"
 SAMPLE_SEED = 1
 NZ = 100
 
@@ -173,7 +171,6 @@ def main() -> None:
     classifier.MIN_STEPS = args.classifier_min_steps
     device = resolve_device(args.device)
     args.out.mkdir(parents=True, exist_ok=True)
-    recipe = read_yaml(RECIPE)
 
     with tempfile.TemporaryDirectory() as tmp:
         data = prepare(Path(tmp), args.data, args.heldout, args.limit)
@@ -183,12 +180,10 @@ def main() -> None:
                                           args.out / "real-features")
         rows = []
         for seed in [int(s) for s in args.seeds.split(",")]:
-            values = {**recipe, "data": "mnist", "split": "train", "data_root": tmp, "download": False,
-                      "epochs": args.epochs, "steps": args.steps, "seed": seed, "device": args.device,
-                      "out": str(args.out / f"gancli-seed{seed}"), "sample_every": 0, "checkpoint_every": 0}
-            values = apply_overrides(values, args.overrides)
+            config = recipe_config(data, args.out / f"gancli-seed{seed}", seed, args.epochs, args.steps, args.device,
+                                   args.overrides)
             started = time.perf_counter()
-            result = train(TrainConfig.from_dict(values), reporter=PlainReporter(), overwrite=True)
+            result = train(config, reporter=PlainReporter(), overwrite=True)
             seconds = time.perf_counter() - started
             model = load_generator(result.last_checkpoint, device)
             row, fake = score(model.generator, model.sample_latent, args, reference, scorer, device)

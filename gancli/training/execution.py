@@ -84,7 +84,8 @@ def resolve_execution(options: ExecutionOptions, device: torch.device, data_para
     cuda = device.type == "cuda"
     precision = options.precision
     if precision == "auto":
-        precision = "bf16" if (torch.cuda.is_bf16_supported() if cuda else device.type == "cpu" and cpu_has_bf16()) else "fp32"
+        native_bf16 = torch.cuda.is_bf16_supported() if cuda else device.type == "cpu" and cpu_has_bf16()
+        precision = "bf16" if native_bf16 else "fp32"
     if precision == "fp16" and not cuda:
         notices.append(f"fp16 needs a CUDA device; training in fp32 on {device.type}")
         precision = "fp32"
