@@ -50,7 +50,8 @@ def test_generated_images_are_scored_as_their_pngs_hold_them(tiny_run, standin_e
     assert abs(scorer.score(pixels)["fid"]) < 1e-6  # the same images score zero
 
 
-def test_eval_mistakes_are_one_line(tiny_run):
+def test_eval_mistakes_are_one_line_and_come_before_any_slow_work(tiny_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANCLI_CACHE", str(tmp_path / "cache"))
     cases = [(["--metrics", "fid,ssim"], "unknown metric 'ssim'"),
              (["--inception", "/nonexistent/weights.pth"], "FID network weights not found"),
              (["--data", "nosuch"], "unknown dataset 'nosuch'")]
@@ -58,6 +59,7 @@ def test_eval_mistakes_are_one_line(tiny_run):
         result = runner.invoke(app, ["eval", str(tiny_run.last_checkpoint), "--num", "4", "--device", "cpu", *extra])
         assert result.exit_code != 0 and message in result.output, result.output
         assert "Traceback" not in result.output
+    assert not (tmp_path / "cache").exists()  # no reference classifier was trained, no features computed
 
 
 def test_training_tracks_fid_and_keeps_the_best_checkpoint(tmp_path, standin_extractor, monkeypatch):

@@ -191,15 +191,16 @@ def evaluate(checkpoint: Path, data: str | None = None, split: str | None = None
     check_classes(model.classes, images, data)
     report: dict[str, Any] = {"checkpoint": str(checkpoint), "network": model.network, "dataset": data,
                               "split": split, "num_generated": num, "metrics": list(metrics)}
+    features = tuple(name for name in metrics if name in FEATURE_METRICS)
+    if features:  # found before anything slow runs: missing FID weights fail at once
+        extractor = extractor or inception_extractor(inception, target, batch_size)
     judge = ClassifierJudge.of(images, cache_folder, notify, progress) \
         if set(metrics) & set(CLASSIFIER_METRICS) else None
     requested = labels_like(images.labels, num, seed) if model.classes else None
     fake = generated_pixels(model.generator, model.sample_latent, num, seed, target, batch_size, progress,
                             labels=requested)
-    features = tuple(name for name in metrics if name in FEATURE_METRICS)
     if features:
         pixels = images.pixels[:num_real] if num_real is not None else images.pixels
-        extractor = extractor or inception_extractor(inception, target, batch_size)
         scorer = Scorer(extractor, data, split, pixels, features, cache_folder, progress)
         report.update(num_real=int(pixels.shape[0]), feature_network=extractor.key,
                       real_features_cached=scorer.real_cached, **scorer.score(fake))
