@@ -52,6 +52,8 @@ class CheckpointInfo:
     checkpoint_id: str = ""          # shared with the training state written beside it
     run_id: str = ""                 # the run that wrote it, the same across its resumes
     classes: tuple[str, ...] = ()    # a class-conditional generator's classes, label 0 first
+    precision: str = ""              # what the step trained in (`precision: auto` resolved); "" before 0.3
+    kernels: str = ""                # the machine's kernels, as training.execution.kernels_of says them
 
     @property
     def conditional(self) -> bool:
@@ -83,6 +85,10 @@ class CheckpointInfo:
             values["run_id"] = self.run_id
         if self.classes:
             values["classes"] = json.dumps(list(self.classes))
+        if self.precision:
+            values["precision"] = self.precision
+        if self.kernels:
+            values["kernels"] = self.kernels
         return {PREFIX + key: value for key, value in values.items()}
 
     @classmethod
@@ -140,6 +146,8 @@ class CheckpointInfo:
             checkpoint_id=metadata.get(PREFIX + "checkpoint_id", ""),
             run_id=metadata.get(PREFIX + "run_id", ""),
             classes=tuple(classes),
+            precision=metadata.get(PREFIX + "precision", ""),
+            kernels=metadata.get(PREFIX + "kernels", ""),
         )
 
 

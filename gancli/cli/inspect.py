@@ -41,6 +41,8 @@ def show(checkpoint: Path, report: dict) -> None:
             meta.add_row(key, f"{len(value)}: " + ", ".join(f"{label} {name}" if name != str(label) else name
                                                             for label, name in enumerate(map(str, value))))
             continue
+        if key == "precision" and report["metadata"].get("config", {}).get("precision") == "auto":
+            value = f"{value} (precision: auto, on {report['metadata'].get('kernels', 'its machine')})"
         meta.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))
     for network, counts in report["networks"].items():
         if counts["parameters"] is not None:

@@ -114,8 +114,13 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return to_mapping(self)
 
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+    def to_yaml(self, notes: dict[str, str] | None = None) -> str:
+        """The config as YAML; `notes` adds a comment after a top-level key, as in
+        `precision: auto  # bf16 on cpu AVX512 with bf16, 2 threads` (what a request resolved to)."""
+        lines = yaml.safe_dump(self.to_dict(), sort_keys=False).splitlines()
+        for key, note in (notes or {}).items():
+            lines = [f"{line}  # {note}" if line.startswith(f"{key}: ") else line for line in lines]
+        return "\n".join(lines) + "\n"
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

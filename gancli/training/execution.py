@@ -17,6 +17,7 @@ processes can do, with one notice per request it cannot honour. The defaults per
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -75,6 +76,21 @@ def cpu_has_bf16() -> bool:
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except AttributeError:  # a torch without these probes: assume not
         return False
+
+
+def kernels_of(device: torch.device) -> str:
+    """The kernels this machine runs a step with, in words: runs agree bit for bit only where this
+    and the precision agree. On the CPU, ATen's instruction set (oneDNN follows it unless
+    ONEDNN_MAX_CPU_ISA caps it), native bf16, and the thread count, which sets the order of
+    reductions; on CUDA, the GPU's name."""
+    if device.type == "cuda":
+        return f"cuda {torch.cuda.get_device_name(device)}"
+    if device.type != "cpu":
+        return device.type
+    capability = torch.backends.cpu.get_cpu_capability()
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return (f"cpu {capability}" + (" with bf16" if cpu_has_bf16() else "")
+            + (f", oneDNN up to {cap}" if cap else "") + f", {torch.get_num_threads()} threads")
 
 
 def resolve_execution(options: ExecutionOptions, device: torch.device, data_parallel: bool = False) -> Execution:

@@ -40,7 +40,7 @@ from gancli.training.batches import make_batches
 from gancli.training.build import Training, build_training
 from gancli.training.distributed import ParameterDigests, World, join
 from gancli.training.ema import GeneratorEMA
-from gancli.training.execution import ExecutionOptions, resolve_execution
+from gancli.training.execution import ExecutionOptions, kernels_of, resolve_execution
 from gancli.training.guards import (
     EXIT_CODES,
     DivergenceGuard,
@@ -182,7 +182,7 @@ class Trainer:
         self.run = RunFolder(Path(config.out))
         if resume is None:
             self.run_id = uuid.uuid4().hex
-            self.world.on_main(lambda: RunFolder.create(self.run.root, config.to_yaml(), overwrite=overwrite))
+            self.world.on_main(lambda: RunFolder.create(self.run.root, self.config_yaml(), overwrite=overwrite))
         else:
             # A run from before run IDs gets one now; what it wrote earlier is never pruned.
             self.run_id = resume.info.run_id or uuid.uuid4().hex
@@ -245,12 +245,31 @@ class Trainer:
             if getattr(saved, key) != getattr(self.arch_config, key):
                 for group in optimizer.param_groups:
                     group["lr"] = getattr(self.arch_config, key)
-        self.world.on_main(lambda: RunFolder.reopen(point.run_dir, self.config.to_yaml(), self.step))
+        self.world.on_main(lambda: RunFolder.reopen(point.run_dir, self.config_yaml(), self.step))
         for reason in point.skipped:
             self.reporter.notify(f"Skipped a newer checkpoint: {reason}")
         self.reporter.notify(f"Resuming {point.run_dir} at step {self.step} from {point.checkpoint}")
         for change in self.changes:
             self.reporter.notify(f"Changed on resume: {change}")
+        self.notify_numerics(point.info)
+
+    def config_yaml(self) -> str:
+        """The run's config.yaml, saying what `precision: auto` means on this machine."""
+        note = f"{self.training.execution.precision} on {kernels_of(self.device)}"
+        return self.config.to_yaml({"precision": note} if self.config.precision == "auto" else None)
+
+    def notify_numerics(self, trained: CheckpointInfo) -> None:
+        """Say in one line when the resumed steps will not compute what the run's earlier ones
+        did: `precision: auto` resolving otherwise on this machine, or other kernels."""
+        precision, kernels = self.training.execution.precision, kernels_of(self.device)
+        if trained.precision and trained.precision != precision and self.config.precision == "auto":
+            self.reporter.notify(
+                f"precision auto trained this run in {trained.precision} ({trained.kernels or 'another machine'}) "
+                f"and means {precision} here ({kernels}): it continues in {precision}, not bit for bit as "
+                f"before; --precision {trained.precision} keeps {trained.precision}")
+        elif trained.kernels and trained.kernels != kernels and trained.precision == precision:
+            self.reporter.notify(f"this run trained on {trained.kernels} and continues on {kernels}: the same "
+                                 f"steps, rounded differently, so not bit for bit as on its own machine")
 
     def restore(self, point: ResumePoint) -> None:
         progress = restore_state(point.weights, point.checkpoint, point.state, self.training, self.batches,
@@ -319,7 +338,8 @@ class Trainer:
             seed=self.config.seed, loss=self.loss_name, arch_package=plugin.package,
             arch_version=plugin.version, gancli_version=__version__, config=self.config.to_dict(),
             ema_decay=self.ema.decay if self.ema else None, checkpoint_id=checkpoint_id, run_id=self.run_id,
-            classes=self.classes,
+            classes=self.classes, precision=self.training.execution.precision,
+            kernels=kernels_of(self.device),
         )
 
     def save(self) -> bool:
