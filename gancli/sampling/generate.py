@@ -47,7 +47,8 @@ def class_labels(model: LoadedGenerator, n: int, labels: torch.Tensor | None = N
 def generate(model: LoadedGenerator, n: int, seed: int = 0, batch_size: int = 256,
              device: torch.device | str = "cpu", labels: torch.Tensor | None = None) -> torch.Tensor:
     """`n` images as uint8 (n, C, H, W); the latents come from a CPU generator seeded with
-    `seed`, so the same seed gives the same images on every device. A conditional generator
+    `seed`, so the same seed gives the same latents on every device (and the same images on the
+    same machine; elsewhere, the same to rounding). A conditional generator
     makes image i of class `labels[i]`, by default the classes in turn (`class_labels`)."""
     latents = model.sample_latent(n, generator=torch.Generator().manual_seed(seed))
     labels = class_labels(model, n, labels)
