@@ -62,6 +62,15 @@ def test_auto_precision_on_a_cpu_is_bf16_only_where_the_cpu_computes_in_bf16(mon
     assert resolve_execution(ExecutionOptions(precision="fp32"), CPU).precision == "fp32"
 
 
+@pytest.mark.parametrize("cap", ["AVX2", "avx512_core", "AVX512_CORE_VNNI"])
+def test_a_cap_on_onednn_below_bf16_means_fp32_for_auto(monkeypatch, cap):
+    # ONEDNN_MAX_CPU_ISA=AVX2 makes this CPU run as one without bf16 instructions would.
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert not execution.cpu_has_bf16()
+    assert resolve_execution(ExecutionOptions(), CPU).precision == "fp32"
+    assert f"oneDNN up to {cap.upper()}" in execution.kernels_of(CPU)
+
+
 def test_the_cpu_fast_path_trains_like_the_plain_step():
     fast = resolve_execution(ExecutionOptions(precision="fp32"), CPU)
     assert fast.fused_adam and fast.channels_last and not fast.cuda_graphs

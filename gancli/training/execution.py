@@ -69,9 +69,22 @@ class Execution:
         return ", ".join(parts)
 
 
+#: oneDNN's names for the instruction sets with bf16 arithmetic (and every set above them).
+ONEDNN_BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10", "ALL")
+
+
+def onednn_isa_cap() -> str:
+    """The instruction set oneDNN is capped at (`ONEDNN_MAX_CPU_ISA`, formerly `DNNL_MAX_CPU_ISA`), or ""."""
+    return (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").upper()
+
+
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX), where oneDNN's bf16
-    convolutions beat fp32 ones; emulated, bf16 is many times slower."""
+    convolutions beat fp32 ones; emulated, bf16 is many times slower. A cap on oneDNN below the
+    bf16 instruction sets counts as none: oneDNN then runs bf16 without them."""
+    cap = onednn_isa_cap()
+    if cap and not cap.startswith(ONEDNN_BF16_ISAS):
+        return False
     try:
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except AttributeError:  # a torch without these probes: assume not
@@ -88,7 +101,7 @@ def kernels_of(device: torch.device) -> str:
     if device.type != "cpu":
         return device.type
     capability = torch.backends.cpu.get_cpu_capability()
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    cap = onednn_isa_cap()
     return (f"cpu {capability}" + (" with bf16" if cpu_has_bf16() else "")
             + (f", oneDNN up to {cap}" if cap else "") + f", {torch.get_num_threads()} threads")
 
