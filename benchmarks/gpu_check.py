@@ -65,7 +65,7 @@ from gancli.training.trainer import Trainer, train
 STATS_RTOL = 1e-4
 LR = 2e-4  # dcgan's default learning rate
 FIRST_REPLAY = WARMUP_STEPS + 1  # the call that captures, and replays once
-TINY_MODEL = {"g_channels": 64, "d_channels": 16, "latent_dim": 16}  # --quick: seconds on a CPU
+TINY_MODEL = {"g_channels": 16, "d_channels": 4, "latent_dim": 8}  # --quick: seconds on a CPU
 # bench targets on one H100/H200: images/s, and the peak allocator memory where one is set.
 TARGETS = {("dcgan64", 128): (45_000, None), ("dcgan64", 1024): (85_000, 1536),
            ("dcgan", 128): (75_000, None), ("dcgan", 1024): (170_000, None)}

@@ -55,7 +55,7 @@ def test_resume_refuses_a_changed_architecture_or_dataset_and_names_it(tiny_run)
     with pytest.raises(ConfigError, match="data was 'synthetic', now 'other'"):
         train(TrainConfig.from_dict({**base, "data": "other"}), reporter=Reporter(), resume=tiny_run.out)
     changed = {**base, "model": {**TINY_MODEL, "g_channels": 32}}
-    with pytest.raises(ConfigError, match="model.g_channels was 64, now 32"):
+    with pytest.raises(ConfigError, match="model.g_channels was 16, now 32"):
         train(TrainConfig.from_dict(changed), reporter=Reporter(), resume=tiny_run.out)
     assert read_info(tiny_run.last_checkpoint).step == 4  # nothing was touched
 
