@@ -15,7 +15,7 @@ from gancli.training import Trainer
 from gancli.training.reporting import Reporter
 
 # Narrow networks keep every test to seconds on a CPU; the layer pattern is the paper's.
-SMALL = {"g_channels": 32, "d_channels": 8, "latent_dim": 16}
+SMALL = {"g_channels": 16, "d_channels": 4, "latent_dim": 8}
 
 
 def test_sngan_is_found_through_its_entry_point():
