@@ -81,7 +81,7 @@ def test_bad_metadata_missing_plugins_and_wrong_shapes_are_named(tiny_run, tmp_p
          "made by architecture 'stylegan9' from package gancli-stylegan 2.0, which is not installed: "
          "pip install gancli-stylegan"),
         (None, {"generator_ema.project.weight": torch.zeros(7, 16)},
-         "generator_ema.project.weight has shape (7, 16), the architecture expects (1024, 16)"),
+         "generator_ema.project.weight has shape (7, 16), the architecture expects (256, 8)"),
     ]
     for number, (metadata, tensors, message) in enumerate(cases):
         path = rewrite(source, tmp_path / f"case{number}.safetensors", metadata, tensors)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 from gancli.errors import GancliError
-from gancli.training.distributed import FailedElsewhere, env_rank
-from gancli.training.guards import TrainingDiverged, TrainingInterrupted
 
 
 def error_line(err: GancliError) -> str | None:
     """How this process reports `err`: rank 0 as usual; another rank says nothing when every
     rank stops with the same error (rank 0 reports it), else names itself."""
-    rank = env_rank()
-    if rank == 0:
+    if int(os.environ.get("RANK", "0")) == 0:  # as env_rank reads it, without loading torch for a typo
         return f"{err.label}: {err}"
+    from gancli.training.distributed import FailedElsewhere, env_rank
+    from gancli.training.guards import TrainingDiverged, TrainingInterrupted
+
     if isinstance(err, (FailedElsewhere, TrainingDiverged, TrainingInterrupted)):
         return None
-    return f"{err.label} (rank {rank}): {err}"
+    return f"{err.label} (rank {env_rank()}): {err}"

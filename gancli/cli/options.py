@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from gancli.config import ON_NAN, PRECISIONS
+from gancli.errors import ConfigError
 
 CheckpointArg = Annotated[Path, typer.Argument(
     help="A gancli .safetensors checkpoint, or a run folder (its checkpoints/last.safetensors).", show_default=False)]
@@ -43,3 +44,17 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 def choice(value: Enum | None) -> str | None:
     """A choice option's value as the config spells it."""
     return None if value is None else value.value
+
+
+def name_list(flag: str, text: str | None) -> list[str] | None:
+    """A comma-separated flag's names: None when not given, none at all for '' (as `--augment ''`
+    turns off what a config file asked for), and an empty name between commas refused as a typo."""
+    if text is None:
+        return None
+    if not text.strip():
+        return []
+    names = [part.strip() for part in text.split(",")]
+    if "" in names:
+        raise ConfigError(f"{flag} {text!r} has an empty name between commas; separate names with single "
+                          f"commas, or give {flag} '' for none")
+    return names

@@ -7,7 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from gancli.cli.options import CompileOpt, CudaGraphsOpt, DeviceOpt, OnNanOpt, PrecisionOpt, SeedOpt, Tf32Opt, choice
+from gancli.cli.options import (CompileOpt, CudaGraphsOpt, DeviceOpt, OnNanOpt, PrecisionOpt, SeedOpt, Tf32Opt, choice,
+                                name_list)
+from gancli.config import resolve_config
 
 
 def train(
@@ -58,21 +60,23 @@ def train(
 
         from gancli.cli.launch import launch_local
         raise typer.Exit(launch_local(nproc, sys.argv[1:]))
+    flags = {"arch": arch, "data": data, "split": split, "data_root": data_root, "download": download, "image_size": image_size,
+             "channels": channels, "conditional": conditional, "epochs": epochs, "steps": steps, "batch_size": batch_size, "lr": lr,
+             "loss": loss, "augment": name_list("--augment", augment),
+             "r1": r1, "d_steps": d_steps, "seed": seed, "device": device, "out": str(out) if out else None,
+             "checkpoint_every": checkpoint_every, "keep_last": keep_last, "ema_decay": ema_decay, "on_nan": choice(on_nan),
+             "eval_every": eval_every, "eval_num": eval_num,
+             "eval_metrics": name_list("--eval-metrics", eval_metrics),
+             "inception": str(inception) if inception else None,
+             "precision": choice(precision), "cuda_graphs": cuda_graphs, "compile": compile, "sync_bn": sync_bn,
+             "tf32": tf32, "log_every": log_every, "sample_every": sample_every, "loggers": logger}
+    if resume is None:  # a mistake in the flags or the config file is one line before torch loads
+        resolve_config(config, set_values or [], flags)
     from gancli.cli.progress import terminal_reporter
     from gancli.training.distributed import env_rank
     from gancli.training.resume import plan_run
     from gancli.training.trainer import train as run_training
 
-    flags = {"arch": arch, "data": data, "split": split, "data_root": data_root, "download": download, "image_size": image_size,
-             "channels": channels, "conditional": conditional, "epochs": epochs, "steps": steps, "batch_size": batch_size, "lr": lr,
-             "loss": loss, "augment": [part.strip() for part in augment.split(",") if part.strip()] if augment else None,
-             "r1": r1, "d_steps": d_steps, "seed": seed, "device": device, "out": str(out) if out else None,
-             "checkpoint_every": checkpoint_every, "keep_last": keep_last, "ema_decay": ema_decay, "on_nan": choice(on_nan),
-             "eval_every": eval_every, "eval_num": eval_num,
-             "eval_metrics": [part.strip() for part in eval_metrics.split(",")] if eval_metrics else None,
-             "inception": str(inception) if inception else None,
-             "precision": choice(precision), "cuda_graphs": cuda_graphs, "compile": compile, "sync_bn": sync_bn,
-             "tf32": tf32, "log_every": log_every, "sample_every": sample_every, "loggers": logger}
     plan = plan_run(resume, config, set_values or [], flags, overwrite)
     result = run_training(plan.config, terminal_reporter(), overwrite=plan.overwrite, resume=plan.resume)
     if env_rank() != 0:

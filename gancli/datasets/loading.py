@@ -82,6 +82,18 @@ def parse_data(data: str, data_root: str | None) -> tuple[str, Path | None]:
     return data, Path(data_root).expanduser() if data_root else None
 
 
+def check_labels(images: Images, name: str, class_names: tuple[str, ...]) -> None:
+    """Refuse labels outside 0..K-1, K the classes the dataset names (else its largest label + 1):
+    the one place a plugin's broken labels are caught before they index a class embedding."""
+    if images.labels is None or not len(images.labels):
+        return
+    low, high = int(images.labels.min()), int(images.labels.max())
+    count = len(images.classes or class_names) or high + 1
+    if low < 0 or high >= count:
+        raise GancliError(f"dataset '{name}' gives label {low if low < 0 else high}, outside 0..{count - 1} "
+                          f"for its {count} classes; its labels are broken")
+
+
 def load_images(data: str, split: str | None = None, data_root: str | Path | None = None, download: bool = True,
                 image_size: int | None = None, channels: int | None = None,
                 notify: Callable[[str], None] | None = None) -> Images:
@@ -92,6 +104,7 @@ def load_images(data: str, split: str | None = None, data_root: str | Path | Non
     request = DataRequest(root=root or default_data_root(), split=resolve_split(dataset, name, split),
                           download=download, image_size=image_size, notify=notify)
     images = dataset.load(request)
+    check_labels(images, name, dataset.class_names)
     if images.labels is not None and images.classes is None:  # named by the dataset, else by number
         count = int(images.labels.max()) + 1 if len(images.labels) else 0
         images = images.named(dataset.class_names or tuple(str(label) for label in range(count)))

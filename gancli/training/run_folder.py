@@ -26,6 +26,7 @@ import json
 import os
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 import yaml
 from torch import nn
@@ -75,9 +76,11 @@ class RunFolder:
         return not self.holds_run() and bool(self.entries()) and any(self.root.glob(REPLACED_PREFIX + "*"))
 
     @classmethod
-    def create(cls, root: Path, config_yaml: str, overwrite: bool = False) -> "RunFolder":
+    def create(cls, root: Path, config_yaml: str, overwrite: bool = False,
+               notify: Callable[[str], None] | None = None) -> "RunFolder":
         """Lay out a new run in `root`. A folder holding anything but a gancli run is refused; one
-        holding a run is refused unless `overwrite`, which moves the old run aside first."""
+        holding a run is refused unless `overwrite`, which moves the old run aside first (and
+        says where through `notify`)."""
         run = cls(root)
         if run.holds_run() or run.replacing():
             if not overwrite:
@@ -86,7 +89,9 @@ class RunFolder:
                 raise GancliError(f"{run.root} {what}; choose another --out, pass --resume {run.root} to "
                                   f"continue it, or --overwrite to move it aside into {run.root}/{REPLACED_PREFIX}TIME/")
             with run._writing():
-                run.move_aside()
+                aside = run.move_aside()
+            if notify is not None:
+                notify(f"Moved the earlier run in {run.root} aside into {aside}")
         run.refuse_foreign()
         with run._writing():
             run._make_folders()
@@ -103,21 +108,33 @@ class RunFolder:
                               f"choose a new or empty folder for --out")
 
     def move_aside(self) -> Path:
-        """Move every file of the run here into a new `replaced-TIME/` folder, config.yaml first;
-        temporary files of killed writes are deleted, not kept."""
+        """Move every file of the run here into a `replaced-TIME/` folder, config.yaml first;
+        temporary files of killed writes are deleted, not kept. An --overwrite that a kill stopped
+        half-way is finished into the folder it was filling, so the old run ends up whole in one."""
         self.remove_temporaries()
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        aside = self.root / f"{REPLACED_PREFIX}{stamp}"
-        suffix = 1
-        while aside.exists():
-            suffix += 1
-            aside = self.root / f"{REPLACED_PREFIX}{stamp}-{suffix}"
-        aside.mkdir()
         entries = sorted(self.entries(), key=lambda p: p != self.config_path)  # the run is gone at once
+        aside = self._unfinished_aside({entry.name for entry in entries})
+        if aside is None:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            aside = self.root / f"{REPLACED_PREFIX}{stamp}"
+            suffix = 1
+            while aside.exists():
+                suffix += 1
+                aside = self.root / f"{REPLACED_PREFIX}{stamp}-{suffix}"
+            aside.mkdir()
         for entry in entries:
             os.replace(entry, aside / entry.name)
             fsync_dir(self.root)
         return aside
+
+    def _unfinished_aside(self, names: set[str]) -> Path | None:
+        """The `replaced-*` folder a stopped move was filling: the newest that holds none of `names`
+        (the entries still here), as an empty one (a kill before the first move) or the part-moved
+        run's does; one a finished move filled holds what a run holds, and clashes."""
+        candidates = [folder for folder in self.root.glob(REPLACED_PREFIX + "*")
+                      if folder.is_dir() and not folder.is_symlink()
+                      and not names & {child.name for child in folder.iterdir()}]
+        return max(candidates, key=lambda folder: folder.stat().st_mtime_ns, default=None)
 
     @classmethod
     def reopen(cls, root: Path, config_yaml: str, step: int) -> "RunFolder":

@@ -182,12 +182,13 @@ class Trainer:
         self.run = RunFolder(Path(config.out))
         if resume is None:
             self.run_id = uuid.uuid4().hex
-            self.world.on_main(lambda: RunFolder.create(self.run.root, self.config_yaml(), overwrite=overwrite))
+            self.world.on_main(lambda: RunFolder.create(self.run.root, self.config_yaml(), overwrite=overwrite,
+                                                        notify=self.reporter.notify))
+            self.world.on_main(self.open_loggers)
         else:
             # A run from before run IDs gets one now; what it wrote earlier is never pruned.
             self.run_id = resume.info.run_id or uuid.uuid4().hex
-            self.resume_from(resume)
-        self.world.on_main(self.open_loggers)
+            self.resume_from(resume)  # opens the loggers
         self.scorer = self._run_scorer(images, feature_extractor) \
             if config.eval_every and self.world.is_main else None
 
@@ -199,6 +200,11 @@ class Trainer:
             hint = " (a folder is labelled when its images sit in one subfolder per class)" \
                 if parse_data(self.config.data, None)[0] == "folder" else ""
             raise ConfigError(f"conditional: dataset {self.config.data} has no class labels{hint}")
+        if len(images.classes) < 2:  # one class is nothing to condition on: train it unconditionally
+            hint = " (a folder's classes are its subfolders)" \
+                if parse_data(self.config.data, None)[0] == "folder" else ""
+            raise ConfigError(f"conditional: dataset {self.config.data} has one class ({images.classes[0]}), and a "
+                              f"conditional GAN needs two or more{hint}; train without --conditional")
         return images.classes
 
     def _check_image_size(self, size: int, channels: int) -> None:
@@ -245,10 +251,15 @@ class Trainer:
             if getattr(saved, key) != getattr(self.arch_config, key):
                 for group in optimizer.param_groups:
                     group["lr"] = getattr(self.arch_config, key)
+        # Before the folder changes: a logger that cannot start (RUN/tensorboard blocked) leaves it as it was.
+        self.world.on_main(self.open_loggers)
         self.world.on_main(lambda: RunFolder.reopen(point.run_dir, self.config_yaml(), self.step))
         for reason in point.skipped:
             self.reporter.notify(f"Skipped a newer checkpoint: {reason}")
         self.reporter.notify(f"Resuming {point.run_dir} at step {self.step} from {point.checkpoint}")
+        if point.checkpoint.is_symlink():
+            self.reporter.notify(f"{point.checkpoint} is a link to {point.checkpoint.readlink()}: read through it; "
+                                 f"the next checkpoint replaces the link, and what it points to stays as it is")
         for change in self.changes:
             self.reporter.notify(f"Changed on resume: {change}")
         self.notify_numerics(point.info)
