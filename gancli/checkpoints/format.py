@@ -185,10 +185,25 @@ def diagnose(path: Path) -> str | None:
         return "it is a pickle (as torch.save writes); gancli never unpickles files"
     if start[:4] == b"PK\x03\x04":
         return "it is a zip archive (as torch.save writes)"
-    if len(start) == 8:
-        claimed = int.from_bytes(start, "little")
-        if claimed > size - 8:
-            return f"its header claims {claimed:,} bytes but the file has {size:,} (truncated?)"
+    if len(start) < 8:
+        return f"it has {size} bytes, fewer than the 8 that start a safetensors file (truncated?)"
+    claimed = int.from_bytes(start, "little")
+    if claimed > size - 8:
+        return f"its header claims {claimed:,} bytes but the file has {size:,} (truncated?)"
+    return missing_data(path, claimed, size - 8 - claimed)
+
+
+def missing_data(path: Path, header_size: int, data_size: int) -> str | None:
+    """Whether the tensors a readable header describes end past the end of the file."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(8)
+            header = json.loads(f.read(header_size))
+        end = max((entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"), default=0)
+    except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
+    if isinstance(end, int) and end > data_size:
+        return f"its tensors need {end:,} bytes after the header but the file has {data_size:,} (truncated?)"
     return None
 
 

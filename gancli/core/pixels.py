@@ -6,7 +6,6 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from torchvision.utils import make_grid
 
 from gancli.core.files import write_file
 
@@ -23,6 +22,8 @@ def to_unit_range(pixels: torch.Tensor) -> torch.Tensor:
 
 def grid_pixels(pixels: torch.Tensor, nrow: int | None = None, padding: int = 2) -> torch.Tensor:
     """uint8 images (N, C, H, W) tiled into one uint8 image (C, H', W'), `nrow` images a row."""
+    from torchvision.utils import make_grid  # here, not above: importing torchvision costs every command ~2 s
+
     nrow = nrow or max(1, int(round(pixels.shape[0] ** 0.5)))
     return make_grid(pixels.cpu(), nrow=nrow, padding=padding, pad_value=0)
 

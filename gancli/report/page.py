@@ -56,8 +56,13 @@ def read_records(run: RunFolder) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue  # a line cut short by a kill
         if isinstance(record, dict) and isinstance(record.get("step"), int):
-            records.append(record)
+            # Readings are numbers; anything else (a hand edit, another tool's line) is not drawn.
+            records.append({key: value for key, value in record.items() if is_number(value)})
     return records
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def ending(run: RunFolder, records: list[dict[str, Any]]) -> str:

@@ -22,7 +22,7 @@ def parse_classes(text: str, classes: tuple[str, ...], checkpoint: object = "the
     if parts == [ALL]:
         return list(range(len(classes)))
     if not parts:
-        raise ConfigError("--class: name at least one class, or all")
+        raise ConfigError(f"--class: {shorten(text)} names no class; {known_classes(classes)}")
     folded = {}
     for label, name in enumerate(classes):
         folded.setdefault(name.casefold(), label)
@@ -35,11 +35,14 @@ def parse_classes(text: str, classes: tuple[str, ...], checkpoint: object = "the
         elif part.isdigit() and int(part) < len(classes):
             labels.append(int(part))
         else:
-            names = ", ".join(classes)
-            names = names if len(names) <= 80 else names[:77] + "..."
-            raise ConfigError(f"--class: {shorten(part)} is not one of the checkpoint's {len(classes)} classes: "
-                              f"{names} (or a number 0-{len(classes) - 1}, or all)")
+            raise ConfigError(f"--class: {shorten(part)} is not one of {known_classes(classes)}")
     return labels
+
+
+def known_classes(classes: tuple[str, ...]) -> str:
+    names = ", ".join(classes)
+    names = names if len(names) <= 80 else names[:77] + "..."
+    return f"the checkpoint's {len(classes)} classes: {names} (or a number 0-{len(classes) - 1}, or all)"
 
 
 def labels_per_row(labels: list[int], per_class: int) -> torch.Tensor:
@@ -50,3 +53,12 @@ def labels_per_row(labels: list[int], per_class: int) -> torch.Tensor:
 def file_safe(name: str) -> str:
     """A class name usable in a file name: anything but letters, digits, '.', '-' and '_' becomes '_'."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", name).strip(".") or "class"
+
+
+def class_file_names(classes: tuple[str, ...], longest: int = 100) -> list[str]:
+    """One file-name prefix per class, label 0 first: its name made file-safe and cut to `longest`
+    characters. Classes whose names would become the same prefix (`a/b` and `a_b`, `.` and `..`)
+    each get `~LABEL` added, so no image overwrites another's file; `~` is never in a plain prefix."""
+    stems = [file_safe(name)[:longest] for name in classes]
+    shared = {stem for stem in stems if stems.count(stem) > 1}
+    return [f"{stem}~{label}" if stem in shared else stem for label, stem in enumerate(stems)]

@@ -30,7 +30,7 @@ from gancli.core.files import atomic_path
 from gancli.core.pixels import save_grid
 from gancli.errors import ConfigError, GancliError
 from gancli.sampling.generate import class_labels, images_from_latents
-from gancli.sampling.labels import file_safe, labels_per_row, parse_classes
+from gancli.sampling.labels import class_file_names, labels_per_row, parse_classes
 from gancli.sampling.latents import latents_for, walk
 
 FORMATS = ("png", "npz")
@@ -170,7 +170,8 @@ def write_samples(request: SampleRequest) -> SampleResult:
     """Generate the requested images from the checkpoint and write them as asked."""
     target = resolve_device(request.device)
     model = load_generator(request.checkpoint, target, ema=request.ema)
-    chosen = parse_classes(request.classes, model.classes, request.checkpoint) if request.classes else None
+    chosen = (parse_classes(request.classes, model.classes, request.checkpoint)
+              if request.classes is not None else None)  # an empty --class is a mistake, not all classes
     latents = latents_for(model, request.n, request.seed, request.seeds, request.truncation)
     per_class = latents.shape[0]
     if chosen is not None:  # the same latents for every class asked for: one row each
@@ -192,7 +193,8 @@ def write_samples(request: SampleRequest) -> SampleResult:
                      else [f"{i:06d}.png" for i in range(per_class)])
             names = names * (count // per_class)
             if labels is not None:
-                names = [f"{file_safe(model.classes[label])}-{name}" for label, name in zip(labels.tolist(), names)]
+                prefixes = class_file_names(model.classes)
+                names = [f"{prefixes[label]}-{name}" for label, name in zip(labels.tolist(), names)]
             return SampleResult(count, write_individual(batches, request.individual, names, request.workers))
         if request.format == "npz":
             output.parent.mkdir(parents=True, exist_ok=True)
@@ -202,4 +204,4 @@ def write_samples(request: SampleRequest) -> SampleResult:
         save_grid(torch.cat(list(batches)), output, nrow)
         return SampleResult(count, [output])
     except OSError as err:
-        raise GancliError(f"cannot write samples: {err.strerror or err}") from None
+        raise GancliError(f"cannot write {err.filename or 'samples'}: {err.strerror or err}") from None

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from gancli.core.files import atomic_path
+from gancli.core.files import atomic_path, write_file
+from gancli.errors import GancliError
 
 FRAME_MS = 400
 
@@ -21,10 +22,13 @@ def write_timelapse(grids: list[Path], out: Path, frame_ms: int = FRAME_MS) -> P
         return None
     frames = []
     for path in grids:
-        with Image.open(path) as grid:
-            frames.append(grid.convert("RGB"))
-    with atomic_path(Path(out)) as tmp:
-        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+        try:
+            with Image.open(path) as grid:
+                frames.append(grid.convert("RGB"))
+        except OSError as err:  # a grid cut short or overwritten: PIL says which way
+            raise GancliError(f"{path}: not a readable image grid ({err})") from None
+    write_file(Path(out), lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+                                                     duration=frame_ms, loop=0))
     if importlib.util.find_spec("imageio_ffmpeg") is not None:
         write_mp4(frames, Path(out).with_suffix(".mp4"), frame_ms)
     return Path(out)
