@@ -3,6 +3,7 @@ import shutil
 
 import pytest
 import torch
+from conftest import TINY_MODEL
 from safetensors import safe_open
 
 from gancli.checkpoints.format import read_info
@@ -20,7 +21,7 @@ def test_a_checkpoint_holds_both_networks_and_describes_itself(tiny_run):
     assert any(k.endswith("running_mean") for k in keys)  # batch-norm buffers travel too
     assert json.loads(meta["gancli.image_shape"]) == [3, 32, 32]
     info = read_info(path)
-    assert (info.arch, info.dataset, info.step, info.latent_dim, info.loss) == ("dcgan", "synthetic", 4, 16, "bce")
+    assert (info.arch, info.dataset, info.step, info.latent_dim, info.loss) == ("dcgan", "synthetic", 4, TINY_MODEL["latent_dim"], "bce")
     assert info.arch_package == "gancli"
     assert info.config["batch_size"] == 8
 
