@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,12 @@ from gancli.checkpoints.format import read_tensors
 from gancli.config import TrainConfig
 from gancli.training.reporting import Reporter
 from gancli.training.trainer import train
+
+# Under pytest-xdist each worker gets its share of the cores, for itself and the gancli processes
+# it starts: torch's threads beyond that only wait on each other's.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 # Narrow networks and the small `test` split keep a run to about a second on two CPU cores.
 TINY_MODEL = {"g_channels": 16, "d_channels": 4, "latent_dim": 8}
