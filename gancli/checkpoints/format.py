@@ -52,7 +52,7 @@ class CheckpointInfo:
     checkpoint_id: str = ""          # shared with the training state written beside it
     run_id: str = ""                 # the run that wrote it, the same across its resumes
     classes: tuple[str, ...] = ()    # a class-conditional generator's classes, label 0 first
-    precision: str = ""              # what the step trained in (`precision: auto` resolved); "" before 0.3
+    precision: str = ""              # what the step trained in (`precision: auto` resolved); "" in older files
     kernels: str = ""                # the machine's kernels, as training.execution.kernels_of says them
 
     @property
