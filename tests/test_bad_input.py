@@ -310,3 +310,27 @@ def test_a_full_disk_while_logging_metrics_is_one_line_and_keeps_the_checkpoint(
     assert result.output.splitlines()[-1] == (f"Error: cannot append to {out / 'metrics.jsonl'}: No space left "
                                               f"on device; the last checkpoint, {last}, is intact")
     assert last.read_bytes() == before
+
+
+def test_a_full_disk_before_the_first_checkpoint_does_not_claim_one_is_intact(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    out = tmp_path / "run"
+    real_open = Path.open
+
+    def full_disk(path, mode="r", *rest, **kw):
+        if path.name == "metrics.jsonl" and "a" in mode:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, mode, *rest, **kw)
+
+    monkeypatch.setattr(Path, "open", full_disk)
+    result = runner.invoke(app, ["train", "--split", "test", "--device", "cpu", "--batch-size", "8", "--out", str(out),
+                                 "--steps", "4", "--set", "sample_every=0", "--set", "log_every=1",
+                                 "--set", "checkpoint_every=4", "--set", "model.g_channels=16",
+                                 "--set", "model.d_channels=4"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.splitlines()[-1] == (f"Error: cannot append to {out / 'metrics.jsonl'}: No space left "
+                                              f"on device; no checkpoint had been written yet")
+    assert not (out / "checkpoints" / "last.safetensors").exists()
+

@@ -30,3 +30,11 @@ class Logger:
 
     def close(self) -> None:
         """Flush and let go; called once, however the run ends."""
+
+
+def checkpoint_kept(last_checkpoint: Path) -> str:
+    """What a logger whose write failed can promise of the run's checkpoints: that the last one is
+    intact, where there is one."""
+    if last_checkpoint.exists():
+        return f"the last checkpoint, {last_checkpoint}, is intact"
+    return "no checkpoint had been written yet"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gancli.errors import GancliError
-from gancli.loggers.base import Logger
+from gancli.loggers.base import Logger, checkpoint_kept
 
 FILE_NAME = "metrics.jsonl"
 
@@ -25,4 +25,4 @@ class JsonlLogger(Logger):
                 f.write(json.dumps({"step": step, **values}) + "\n")
         except OSError as err:
             raise GancliError(f"cannot append to {self.path}: {err.strerror or err}; "
-                              f"the last checkpoint, {self.last_checkpoint}, is intact") from None
+                              f"{checkpoint_kept(self.last_checkpoint)}") from None

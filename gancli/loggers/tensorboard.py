@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from gancli.errors import GancliError
-from gancli.loggers.base import Logger
+from gancli.loggers.base import Logger, checkpoint_kept
 
 FOLDER = "tensorboard"
 MISSING = 'the tensorboard logger needs the tensorboard package: pip install "gancli[tensorboard]"'
@@ -86,7 +86,7 @@ class TensorBoardLogger(Logger):
         except OSError as err:
             self.failed = True
             raise GancliError(f"cannot write {self.folder}: {err.strerror or err}; "
-                              f"the last checkpoint, {self.last_checkpoint}, is intact") from None
+                              f"{checkpoint_kept(self.last_checkpoint)}") from None
 
     def quiet_writer_thread(self) -> None:
         """The writer writes from its own thread, which prints the traceback of a failed write
