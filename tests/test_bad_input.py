@@ -286,17 +286,11 @@ def test_inspect_says_when_a_safetensors_file_is_not_a_gancli_checkpoint(tmp_pat
         f"(its tensors are listed above)")
 
 
-def test_a_full_disk_while_logging_metrics_is_one_line_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+def fail_appends_to_metrics(monkeypatch):
+    """Appending to any metrics.jsonl fails as on a full disk."""
     import errno
     from pathlib import Path
 
-    out = tmp_path / "run"
-    args = ["train", "--split", "test", "--device", "cpu", "--batch-size", "8", "--out", str(out),
-            "--set", "sample_every=0", "--set", "log_every=2", "--set", "checkpoint_every=2",
-            "--set", "model.g_channels=16", "--set", "model.d_channels=4"]
-    assert runner.invoke(app, [*args, "--steps", "2"]).exit_code == 0
-    last = out / "checkpoints" / "last.safetensors"
-    before = last.read_bytes()
     real_open = Path.open
 
     def full_disk(path, mode="r", *rest, **kw):
@@ -305,6 +299,17 @@ def test_a_full_disk_while_logging_metrics_is_one_line_and_keeps_the_checkpoint(
         return real_open(path, mode, *rest, **kw)
 
     monkeypatch.setattr(Path, "open", full_disk)
+
+
+def test_a_full_disk_while_logging_metrics_is_one_line_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    args = ["train", "--split", "test", "--device", "cpu", "--batch-size", "8", "--out", str(out),
+            "--set", "sample_every=0", "--set", "log_every=2", "--set", "checkpoint_every=2",
+            "--set", "model.g_channels=16", "--set", "model.d_channels=4"]
+    assert runner.invoke(app, [*args, "--steps", "2"]).exit_code == 0
+    last = out / "checkpoints" / "last.safetensors"
+    before = last.read_bytes()
+    fail_appends_to_metrics(monkeypatch)
     result = runner.invoke(app, [*args, "--resume", str(out), "--steps", "4"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.output.splitlines()[-1] == (f"Error: cannot append to {out / 'metrics.jsonl'}: No space left "
@@ -313,18 +318,8 @@ def test_a_full_disk_while_logging_metrics_is_one_line_and_keeps_the_checkpoint(
 
 
 def test_a_full_disk_before_the_first_checkpoint_does_not_claim_one_is_intact(tmp_path, monkeypatch):
-    import errno
-    from pathlib import Path
-
     out = tmp_path / "run"
-    real_open = Path.open
-
-    def full_disk(path, mode="r", *rest, **kw):
-        if path.name == "metrics.jsonl" and "a" in mode:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_open(path, mode, *rest, **kw)
-
-    monkeypatch.setattr(Path, "open", full_disk)
+    fail_appends_to_metrics(monkeypatch)
     result = runner.invoke(app, ["train", "--split", "test", "--device", "cpu", "--batch-size", "8", "--out", str(out),
                                  "--steps", "4", "--set", "sample_every=0", "--set", "log_every=1",
                                  "--set", "checkpoint_every=4", "--set", "model.g_channels=16",

@@ -150,6 +150,7 @@ class Trainer:
         self.dataset_images = images.pixels.shape[0]
         self.classes = self._classes_of(images)
         self.training = self._build_training()
+        self.kernels = kernels_of(self.device)  # recorded in every checkpoint
         try:
             self.batches = make_batches(images.pixels, config.batch_size, config.seed, self.device,
                                         config.data_budget_mb, config.data_workers, self.reporter.notify,
@@ -266,13 +267,13 @@ class Trainer:
 
     def config_yaml(self) -> str:
         """The run's config.yaml, saying what `precision: auto` means on this machine."""
-        note = f"{self.training.execution.precision} on {kernels_of(self.device)}"
+        note = f"{self.training.execution.precision} on {self.kernels}"
         return self.config.to_yaml({"precision": note} if self.config.precision == "auto" else None)
 
     def notify_numerics(self, trained: CheckpointInfo) -> None:
         """Say in one line when the resumed steps will not compute what the run's earlier ones
         did: `precision: auto` resolving otherwise on this machine, or other kernels."""
-        precision, kernels = self.training.execution.precision, kernels_of(self.device)
+        precision, kernels = self.training.execution.precision, self.kernels
         if trained.precision and trained.precision != precision and self.config.precision == "auto":
             self.reporter.notify(
                 f"precision auto trained this run in {trained.precision} ({trained.kernels or 'another machine'}) "
@@ -350,7 +351,7 @@ class Trainer:
             arch_version=plugin.version, gancli_version=__version__, config=self.config.to_dict(),
             ema_decay=self.ema.decay if self.ema else None, checkpoint_id=checkpoint_id, run_id=self.run_id,
             classes=self.classes, precision=self.training.execution.precision,
-            kernels=kernels_of(self.device),
+            kernels=self.kernels,
         )
 
     def save(self) -> bool:
