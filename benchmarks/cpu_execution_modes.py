@@ -15,9 +15,10 @@ import statistics
 
 import torch
 
+from gancli.config import TrainConfig
 from gancli.errors import run_script
-from gancli.training.bench import bench
-from gancli.training.execution import Execution, ExecutionOptions, resolve_execution
+from gancli.training.step.bench import bench
+from gancli.training.step.execution import Execution, ExecutionOptions, resolve_execution
 
 CPU = torch.device("cpu")
 MODES = {
@@ -43,8 +44,8 @@ def main() -> None:
     stable = {name: True for name in modes}
     for round_number in range(args.rounds):
         for name, execution in modes.items():
-            result = bench(arch=args.arch, image_size=args.image_size, batch_size=args.batch_size, steps=args.steps,
-                           device="cpu", execution=execution, warmup_steps=2)
+            config = TrainConfig(arch=args.arch, batch_size=args.batch_size, device="cpu")
+            result = bench(config, image_size=args.image_size, steps=args.steps, execution=execution, warmup_steps=2)
             rates[name].append(result.images_per_s)
             stable[name] &= all(math.isfinite(v) for v in result.final_stats.values())
             print(f"round {round_number + 1}  {name:22s} {result.images_per_s:8.2f} images/s", flush=True)

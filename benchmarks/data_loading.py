@@ -26,8 +26,8 @@ from gancli.core.shapes import ImageShape
 from gancli.datasets import DataRequest, datasets
 from gancli.errors import run_script
 from gancli.losses import make_loss
-from gancli.training.batches import DeviceBatches, StreamedBatches
-from gancli.training.step import GANStep
+from gancli.training.step.batches import DeviceBatches, StreamedBatches
+from gancli.training.step.gan_step import GANStep
 
 
 def synchronise(device: torch.device) -> None:

@@ -1,4 +1,5 @@
-"""Real MNIST split into images to train on and images no model sees, for the quality benchmarks.
+"""Real MNIST split into images to train on and images no model sees, and the options, recipe and
+FID the quality benchmarks share.
 
 The 10,000 real MNIST test images (`../shared/data/mnist`, or `--data`) are split by a seeded
 permutation: `heldout` images are set aside, the rest are for training. Both parts are written as
@@ -9,6 +10,7 @@ its `test` split, so gancli's own `mnist` dataset reads them (`--data mnist --sp
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import struct
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ import torch
 
 from gancli.config import TrainConfig, apply_overrides, read_yaml
 from gancli.errors import ConfigError, GancliError
+from gancli.metrics.classifier import ClassifierRecipe
 from gancli.metrics.evaluation import Scorer
 from gancli.metrics.features import inception_extractor
 
@@ -71,6 +74,31 @@ def prepare(root: Path, source: Path = SHARED_MNIST, heldout: int = 2000, limit:
         write_idx(raw / f"{prefix}-images-idx3-ubyte", pixels[index])
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels[index])
     return HeldoutMNIST(root, pixels[kept].unsqueeze(1), labels[kept], pixels[held].unsqueeze(1), labels[held])
+
+
+def add_shared_arguments(parser: argparse.ArgumentParser, out: Path, recipes: str) -> None:
+    """The options both quality benchmarks take: how long to train, how many images to score, the
+    real data and its split, the device, FID, the classifiers' fewest batches, `--set` over
+    `recipes`, and the report's folder (default `out`)."""
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=None, help="wins over --epochs (a quick check)")
+    parser.add_argument("--num", type=int, default=2000, help="generated images scored per run")
+    parser.add_argument("--heldout", type=int, default=2000)
+    parser.add_argument("--limit", type=int, default=None, help="use the first N real images only (a quick run)")
+    parser.add_argument("--data", type=Path, default=SHARED_MNIST, help="folder of the MNIST test IDX files")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--inception", type=Path, default=None)
+    parser.add_argument("--no-fid", action="store_true")
+    parser.add_argument("--classifier-min-steps", type=int, default=ClassifierRecipe().min_steps,
+                        help="the classifiers' fewest batches (fewer: a quick check of the script, not a measure)")
+    parser.add_argument("--set", action="append", default=[], dest="overrides",
+                        help=f"KEY=VALUE (YAML) over {recipes}, e.g. model.g_channels=16")
+    parser.add_argument("--out", type=Path, default=out)
+
+
+def classifier_recipe(args: argparse.Namespace) -> ClassifierRecipe:
+    """How the reference and CAS classifiers train: the default recipe, at `--classifier-min-steps`."""
+    return ClassifierRecipe(min_steps=args.classifier_min_steps)
 
 
 def recipe_config(data: HeldoutMNIST, out: Path, seed: int, epochs: int, steps: int | None, device: str,

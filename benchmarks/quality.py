@@ -32,17 +32,16 @@ import time
 from pathlib import Path
 
 import torch
-from heldout_mnist import SHARED_MNIST, heldout_fid, prepare, recipe_config
+from heldout_mnist import add_shared_arguments, classifier_recipe, heldout_fid, prepare, recipe_config
 
 from gancli.checkpoints.generator import load_generator
 from gancli.cli.progress import PlainReporter
 from gancli.core.device import resolve_device
 from gancli.core.pixels import save_grid
 from gancli.errors import run_script
-from gancli.metrics import classifier
 from gancli.metrics.classifier import classification_accuracy_score, classifier_scores, reference_classifier
 from gancli.metrics.evaluation import generated_pixels, labels_like
-from gancli.training.trainer import train
+from gancli.training import train
 
 RECIPES = {"unconditional": False, "conditional": True}
 SAMPLE_SEED = 1
@@ -60,23 +59,10 @@ def grid_of(model, conditional: bool, device) -> torch.Tensor:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=None, help="wins over --epochs (a quick check)")
     parser.add_argument("--seeds", default="0", help="comma-separated training seeds")
-    parser.add_argument("--num", type=int, default=2000, help="generated images scored per run")
-    parser.add_argument("--heldout", type=int, default=2000)
-    parser.add_argument("--limit", type=int, default=None, help="use the first N real images only (a quick run)")
-    parser.add_argument("--data", type=Path, default=SHARED_MNIST, help="folder of the MNIST test IDX files")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--inception", type=Path, default=None)
-    parser.add_argument("--no-fid", action="store_true")
-    parser.add_argument("--classifier-min-steps", type=int, default=classifier.MIN_STEPS,
-                        help="the classifiers' fewest batches (fewer: a quick check of the script, not a measure)")
-    parser.add_argument("--set", action="append", default=[], dest="overrides",
-                        help="KEY=VALUE (YAML) over both recipes, e.g. model.g_channels=16")
-    parser.add_argument("--out", type=Path, default=Path("runs/benchmark-quality"))
+    add_shared_arguments(parser, out=Path("runs/benchmark-quality"), recipes="both recipes")
     args = parser.parse_args()
-    classifier.MIN_STEPS = args.classifier_min_steps
+    recipe = classifier_recipe(args)
     device = resolve_device(args.device)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -84,7 +70,7 @@ def main() -> None:
         data = prepare(Path(tmp), args.data, args.heldout, args.limit)
         print(f"real MNIST: {len(data.train_pixels)} images to train on, {len(data.heldout_pixels)} held out", flush=True)
         reference = reference_classifier(data.train_pixels, data.train_labels, 10, args.out / "classifiers",
-                                         notify=print)
+                                         notify=print, recipe=recipe)
         real_pixels = torch.cat([data.train_pixels, data.heldout_pixels])
         real_labels = torch.cat([data.train_labels, data.heldout_labels])
         heldout = torch.arange(len(data.train_pixels), len(real_pixels))
@@ -106,7 +92,7 @@ def main() -> None:
                        **classifier_scores(reference, fake, requested)}
                 if conditional:
                     row.update(classification_accuracy_score(fake, requested, real_pixels, real_labels, heldout, 10,
-                                                             seed=seed))
+                                                             seed=seed, recipe=recipe))
                 if scorer is not None:
                     row["fid"] = scorer.score(fake)["fid"]
                 save_grid(grid_of(model, conditional, device), args.out / f"{name}-seed{seed}.png", nrow=8 if conditional else 10)

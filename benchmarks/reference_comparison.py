@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from heldout_mnist import SHARED_MNIST, heldout_fid, prepare, recipe_config
+from heldout_mnist import add_shared_arguments, classifier_recipe, heldout_fid, prepare, recipe_config
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -45,10 +45,9 @@ from gancli.cli.progress import PlainReporter
 from gancli.core.device import resolve_device
 from gancli.core.pixels import save_grid
 from gancli.errors import run_script
-from gancli.metrics import classifier
 from gancli.metrics.classifier import classifier_scores, reference_classifier
 from gancli.metrics.evaluation import generated_pixels
-from gancli.training.trainer import train
+from gancli.training import train
 
 SAMPLE_SEED = 1
 NZ = 100
@@ -149,33 +148,19 @@ def score(sampler: nn.Module, latent, args, reference, scorer, device) -> tuple[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=None, help="wins over --epochs (a quick check)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--reference-size", type=int, choices=(32, 64), default=32)
     parser.add_argument("--reference-width", type=int, default=64, help="main.py's ngf = ndf")
-    parser.add_argument("--num", type=int, default=2000, help="generated images scored per run")
-    parser.add_argument("--heldout", type=int, default=2000)
-    parser.add_argument("--limit", type=int, default=None, help="use the first N real images only (a quick run)")
     parser.add_argument("--min-classes", type=int, default=8, help="fewer digits covered than this: collapsed")
-    parser.add_argument("--data", type=Path, default=SHARED_MNIST)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--inception", type=Path, default=None)
-    parser.add_argument("--no-fid", action="store_true")
-    parser.add_argument("--classifier-min-steps", type=int, default=classifier.MIN_STEPS,
-                        help="the classifiers' fewest batches (fewer: a quick check of the script, not a measure)")
-    parser.add_argument("--set", action="append", default=[], dest="overrides",
-                        help="KEY=VALUE (YAML) over the gancli recipe, e.g. model.g_channels=16")
-    parser.add_argument("--out", type=Path, default=Path("runs/benchmark-reference"))
+    add_shared_arguments(parser, out=Path("runs/benchmark-reference"), recipes="the gancli recipe")
     args = parser.parse_args()
-    classifier.MIN_STEPS = args.classifier_min_steps
     device = resolve_device(args.device)
     args.out.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         data = prepare(Path(tmp), args.data, args.heldout, args.limit)
         reference = reference_classifier(data.train_pixels, data.train_labels, 10, args.out / "classifiers",
-                                         notify=print)
+                                         notify=print, recipe=classifier_recipe(args))
         scorer, fid_network = heldout_fid(data.heldout_pixels, device, args.inception, args.no_fid,
                                           args.out / "real-features")
         rows = []

@@ -22,15 +22,14 @@ import torch
 import torch.nn as nn
 import torch.optim as optim
 
-from gancli.architectures import architectures
 from gancli.core.device import resolve_device
 from gancli.core.shapes import ImageShape
 from gancli.errors import run_script
-from gancli.losses import make_loss
-from gancli.training.batches import DeviceBatches
-from gancli.training.build import build_training
-from gancli.training.execution import ExecutionOptions, resolve_execution
-from gancli.training.step import STAT_NAMES
+from gancli.config import TrainConfig
+from gancli.training.step.batches import DeviceBatches
+from gancli.training.step.assembly import build_training, resolve_model
+from gancli.training.step.execution import ExecutionOptions, resolve_execution
+from gancli.training.step.gan_step import STAT_NAMES
 
 NZ, NGF, NDF, NC = 100, 64, 64, 3
 
@@ -134,16 +133,15 @@ class GancliLoop:
     """gancli's `dcgan64` step, built as `train` and `bench` build it, and the trainer's loop body."""
 
     def __init__(self, device: torch.device, batch_size: int, options: ExecutionOptions):
-        architecture = architectures.get("dcgan64")
+        config = TrainConfig(arch="dcgan64")
         execution = resolve_execution(options, device)
-        self.training = build_training(architecture, architecture.make_config({}), ImageShape(NC, 64, 64),
-                                       make_loss(architecture.default_loss, 0.1), execution, seed=0)
+        self.training = build_training(config, resolve_model(config), ImageShape(NC, 64, 64), execution)
         pixels = torch.randint(0, 256, (batch_size * 4, NC, 64, 64), dtype=torch.uint8, device=device)
         self.batches = DeviceBatches(pixels, batch_size, seed=0)
         self.totals = torch.zeros(len(STAT_NAMES), device=device)
 
     def step(self) -> None:
-        self.totals.add_(self.training.update([self.batches.next()]))
+        self.totals.add_(self.training.gan_step([self.batches.next()]))
 
 
 def timed(step, device: torch.device) -> float:

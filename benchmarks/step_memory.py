@@ -20,29 +20,29 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from gancli.architectures import architectures
 from gancli.core.pixels import to_unit_range
 from gancli.core.shapes import ImageShape
 from gancli.errors import run_script
-from gancli.losses import make_loss
-from gancli.training.bench import DATA_BATCHES
-from gancli.training.build import build_training
-from gancli.training.execution import Execution
+from gancli.training.step.bench import DATA_BATCHES
+from gancli.config import TrainConfig
+from gancli.training.step.assembly import build_training, resolve_model
+from gancli.training.step.execution import Execution
 
 MIB = 2**20
 
 
 def step_peak_bytes(arch: str, shape: ImageShape, batch_size: int, precision: str) -> tuple[int, int]:
     """(the step's allocation peak above its start, bytes held throughout) for one batch size."""
-    architecture = architectures.get(arch)
+    config = TrainConfig(arch=arch)
+    model = resolve_model(config)
+    architecture = model.architecture
     execution = Execution(torch.device("cpu"), precision, channels_last=True, fused_adam=True, cuda_graphs=False,
                           compile=False)
-    training = build_training(architecture, architecture.make_config({}), shape,
-                              make_loss(architecture.default_loss, 0.1), execution, seed=0)
+    training = build_training(config, model, shape, execution)
     pixels = torch.randint(0, 256, (batch_size * architecture.d_steps, *shape.as_tuple()), dtype=torch.uint8)
 
     def step() -> None:
-        training.update([to_unit_range(batch) for batch in pixels.split(batch_size)])
+        training.gan_step([to_unit_range(batch) for batch in pixels.split(batch_size)])
 
     step()  # Adam's state and the gradients exist from the first step on
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:

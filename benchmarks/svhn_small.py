@@ -31,7 +31,7 @@ from gancli.core.pixels import save_grid
 from gancli.datasets.loading import load_images
 from gancli.errors import run_script
 from gancli.metrics.evaluation import generated_pixels
-from gancli.training.trainer import train
+from gancli.training.run.trainer import train
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_SVHN = ROOT.parent / "shared" / "data" / "svhn" / "svhn_real_151_32x32.mat"

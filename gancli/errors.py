@@ -1,4 +1,4 @@
-"""The one exception type gancli raises for failures a user can fix."""
+"""The exception gancli raises for failures a user can fix, and every kind of it."""
 
 from __future__ import annotations
 
@@ -32,6 +32,22 @@ class ConfigError(GancliError):
 
 class CheckpointError(GancliError):
     """A checkpoint file that is missing, corrupt, or does not match its architecture."""
+
+
+class TrainingInterrupted(GancliError):
+    """SIGINT or SIGTERM arrived; a checkpoint was written before stopping."""
+
+    label = "Interrupted"
+
+
+class TrainingDiverged(GancliError):
+    """A loss or a weight became NaN or infinite."""
+
+    exit_code = 3
+
+
+class FailedElsewhere(GancliError):
+    """Under torchrun, rank 0 failed and said why; this rank stops with the same exit code."""
 
 
 def debug_requested() -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -16,7 +17,8 @@ except ImportError:  # Python 3.10: the same parser, from PyPI
 from gancli.checkpoints.format import read_tensors
 from gancli.config import TrainConfig
 from gancli.training.reporting import Reporter
-from gancli.training.trainer import train
+from gancli.training.step.assembly import Training, build_training, resolve_model
+from gancli.training.run.trainer import train
 
 # Under pytest-xdist each worker gets its share of the cores, for itself and the gancli processes
 # it starts: torch's threads beyond that only wait on each other's.
@@ -33,6 +35,16 @@ def tiny_config(out: Path, **overrides) -> TrainConfig:
                   out=str(out), log_every=2, sample_every=2, checkpoint_every=2, model=dict(TINY_MODEL))
     values.update(overrides)
     return TrainConfig(**values)
+
+
+def tiny_training(execution, shape, loss="bce", classes: int = 0, **values) -> Training:
+    """A tiny dcgan's networks, optimisers and GAN step, assembled as `train` assembles them
+    from a config with `values`; `loss` is a loss's name or a `GANLoss` object."""
+    config = TrainConfig(arch="dcgan", model=dict(TINY_MODEL), loss=loss if isinstance(loss, str) else None, **values)
+    model = resolve_model(config)
+    if not isinstance(loss, str):
+        model = dataclasses.replace(model, loss=loss)
+    return build_training(config, model, shape, execution, classes=classes)
 
 
 def assert_same_tensors(a: Path, b: Path) -> None:

@@ -1,4 +1,4 @@
-"""A stand-in for the CUDA calls a captured step makes (`gancli.training.graph.CudaCalls`), on the CPU.
+"""A stand-in for the CUDA calls a captured step makes (`gancli.training.step.graph.CudaCalls`), on the CPU.
 
 It behaves as PyTorch does when a capture fails: `capture_end` raises a generic error and never
 restores the stream. Its capture runs the step once (as a real capture and its first replay do

@@ -11,11 +11,11 @@ from gancli.cli import app
 from gancli.core.shapes import ImageShape
 from gancli.errors import ConfigError
 from gancli.losses import make_loss
-from gancli.training.augment import POLICIES, DiffAugment
-from gancli.training.batches import RealBatch
+from gancli.training.step.augment import POLICIES, DiffAugment
+from gancli.training.step.batches import RealBatch
 from gancli.training.reporting import Reporter
-from gancli.training.step import GANStep
-from gancli.training.trainer import train
+from gancli.training.step.gan_step import GANStep
+from gancli.training.run.trainer import train
 
 SHAPE = ImageShape(3, 16, 16)
 

@@ -135,7 +135,7 @@ def checkpoint_bytes(tmp_path_factory):
     from conftest import tiny_config
 
     from gancli.training.reporting import Reporter
-    from gancli.training.trainer import train
+    from gancli.training.run.trainer import train
 
     out = tmp_path_factory.mktemp("fuzz") / "run"
     result = train(tiny_config(out, steps=1, sample_every=0, model={"g_channels": 8, "d_channels": 4, "latent_dim": 4}),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gancli.training.batches import DeviceBatches, StreamedBatches, make_batches
+from gancli.config import TrainConfig
+from gancli.training.step.batches import DeviceBatches, StreamedBatches, make_batches
+from gancli.training.step.distributed import World
 
 
 def numbered_images(count):
@@ -42,9 +44,12 @@ def test_an_incomplete_last_batch_is_dropped_without_repeats():
 
 def test_the_memory_budget_picks_resident_or_streamed():
     pixels = numbered_images(40)  # 160 bytes
-    assert isinstance(make_batches(pixels, 8, 0, torch.device("cpu"), budget_mb=1, workers=0), DeviceBatches)
+    world = World(device=torch.device("cpu"))
+    resident = TrainConfig(batch_size=8, data_budget_mb=1, data_workers=0)
+    assert isinstance(make_batches(pixels, None, resident, world), DeviceBatches)
     told = []
-    streamed = make_batches(pixels, 8, 0, torch.device("cpu"), budget_mb=0, workers=0, notify=told.append)
+    over_budget = TrainConfig(batch_size=8, data_budget_mb=0, data_workers=0)
+    streamed = make_batches(pixels, None, over_budget, world, notify=told.append)
     assert isinstance(streamed, StreamedBatches) and "data_budget_mb" in told[0]
     assert sorted(epoch_of(streamed)) == list(range(40))
 

@@ -133,7 +133,7 @@ def test_command_line_mistakes_are_one_line_with_exit_code_2():
                           (["trian"], "No such command 'trian'. Did you mean 'train'?"),
                           (["train", "--sample-evry", "3"], "No such option: --sample-evry"),
                           (["sample"], "Missing argument 'checkpoint'."),
-                          (["bench", "--set", "steps=3"], "bench takes model.KEY=VALUE only")):
+                          (["bench", "--batch-size", "0"], "Invalid value for '--batch-size'")):
         result = runner.invoke(app, args)
         assert result.exit_code == 2, (args, result.output)
         assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output

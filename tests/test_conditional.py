@@ -14,7 +14,7 @@ from gancli.cli import app
 from gancli.errors import ConfigError
 from gancli.sampling.labels import parse_classes
 from gancli.training.reporting import Reporter
-from gancli.training.trainer import train
+from gancli.training.run.trainer import train
 
 runner = CliRunner()
 DIGITS = tuple(str(digit) for digit in range(10))

@@ -13,8 +13,8 @@ from conftest import TINY_MODEL, tiny_config
 from gancli.checkpoints.format import read_info
 from gancli.checkpoints.generator import load_generator
 from gancli.training.reporting import Reporter
-from gancli.training.resume import find_resume_point
-from gancli.training.trainer import train
+from gancli.training.run.resume import find_resume_point
+from gancli.training.run.trainer import train
 
 TINY = ["--data", "synthetic", "--split", "test", "--batch-size", "8", "--device", "cpu",
         "--set", "sample_every=0", "--set", "log_every=1", *[f"--set=model.{k}={v}" for k, v in TINY_MODEL.items()]]

@@ -15,9 +15,9 @@ from conftest import tomllib
 from standin_cuda import StandInCuda
 
 from gancli.checkpoints.state import TrainingState, optimizer_state, restore_optimizer
-from gancli.training.batches import RealBatch
-from gancli.training.execution import Execution, ExecutionOptions, configure_backends, resolve_execution
-from gancli.training.graph import CudaCalls, GraphedStep
+from gancli.training.step.batches import RealBatch
+from gancli.training.step.execution import Execution, ExecutionOptions, configure_backends, resolve_execution
+from gancli.training.step.graph import CudaCalls, GraphedStep
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,7 +123,7 @@ def test_tf32_and_cudnn_autotuning_are_set_for_cuda_fp32():
 
 
 def test_the_declared_torch_floor_is_the_first_release_with_cpu_fused_adam_and_newer_apis_are_detected():
-    from gancli.training.distributed import no_forward_buffer_sync
+    from gancli.training.step.distributed import no_forward_buffer_sync
 
     dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert "torch>=2.4" in [d.split("#")[0].strip() for d in dependencies]
@@ -154,7 +154,7 @@ def test_the_discriminators_backward_fills_its_own_gradients_only():
     from torch import nn
 
     from gancli.losses import WassersteinGP
-    from gancli.training.step import GANStep
+    from gancli.training.step.gan_step import GANStep
 
     torch.manual_seed(0)
     generator = nn.Sequential(nn.Linear(4, 12), nn.Tanh(), nn.Unflatten(1, (3, 2, 2)))
@@ -175,7 +175,7 @@ def test_the_discriminators_backward_fills_its_own_gradients_only():
 
 
 def test_under_data_parallelism_stop_signals_are_agreed_at_logging_steps_only():
-    from gancli.training.guards import signal_check_due
+    from gancli.training.run.stopping import signal_check_due
 
     assert all(signal_check_due(step, False, 50, distributed=False) for step in range(1, 120))
     due = [step for step in range(1, 121) if signal_check_due(step, step == 120, 50, distributed=True)]

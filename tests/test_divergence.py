@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 from gancli.checkpoints.format import read_info
 from gancli.checkpoints.state import load_state
 from gancli.cli import app
-from gancli.training.guards import TrainingDiverged
+from gancli.errors import TrainingDiverged
 from gancli.training.reporting import Reporter
-from gancli.training.trainer import train
+from gancli.training.run.trainer import train
 
 runner = CliRunner()
 
@@ -64,7 +64,7 @@ def test_rollback_gives_up_after_max_rollbacks(two_good_steps):
 
 
 def test_the_guard_reads_nothing_back_per_step():
-    from gancli.training.guards import DivergenceGuard
+    from gancli.training.step.divergence import DivergenceGuard
 
     guard = DivergenceGuard(torch.device("cpu"))
     for step, value in enumerate([1.0, 2.0, float("nan"), float("inf"), 3.0], start=1):

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from gancli.checkpoints.format import load_tensors, read_info
 from gancli.cli import app
 from gancli.training.reporting import Reporter
-from gancli.training.trainer import train
+from gancli.training.run.trainer import train
 
 runner = CliRunner()
 
@@ -55,7 +55,7 @@ def test_ema_decay_zero_trains_without_an_average(tmp_path):
 
 
 def test_the_ema_decay_warms_up_then_holds_the_configured_value():
-    from gancli.training.ema import GeneratorEMA
+    from gancli.training.step.ema import GeneratorEMA
 
     ema = GeneratorEMA(torch.nn.Linear(2, 2), decay=0.999, start=100)
     decays = [ema.decay_at(step) for step in (101, 110, 200, 1_000, 100_000)]
@@ -64,7 +64,7 @@ def test_the_ema_decay_warms_up_then_holds_the_configured_value():
 
 
 def test_the_device_side_weight_follows_the_same_schedule_from_a_step_counter():
-    from gancli.training.ema import GeneratorEMA
+    from gancli.training.step.ema import GeneratorEMA
 
     # What a captured step computes from its step counter, with no recapture as the decay warms up.
     ema = GeneratorEMA(torch.nn.Linear(2, 2), decay=0.999, start=100)

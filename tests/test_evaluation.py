@@ -9,10 +9,11 @@ from typer.testing import CliRunner
 
 from gancli.checkpoints.format import read_info
 from gancli.cli import app
-from gancli.metrics.evaluation import evaluate
-from gancli.training.best import EVAL_SEED
+from gancli.metrics.classifier import ClassifierRecipe
+from gancli.metrics.evaluation import ClassifierJudge, evaluate
 from gancli.training.reporting import Reporter
-from gancli.training.trainer import train
+from gancli.training.run.best import EVAL_SEED
+from gancli.training.run.trainer import train
 
 runner = CliRunner()
 
@@ -131,12 +132,17 @@ def test_eval_reports_its_progress_stage_by_stage_and_the_cli_draws_bars(tiny_ru
     assert "generating" in screen.getvalue() and "50/100" in screen.getvalue()
 
 
+QUICK_RECIPE = ClassifierRecipe(epochs=1, min_steps=0)
+
+
 @pytest.fixture
 def quick_classifier(monkeypatch):
-    """Classifiers trained for a few batches only: these tests check plumbing, not accuracy."""
-    from gancli.metrics import classifier
-    monkeypatch.setattr(classifier, "MIN_STEPS", 0)
-    monkeypatch.setattr(classifier, "EPOCHS", 1)
+    """Classifiers trained for a few batches only: these tests check plumbing, not accuracy.
+    `gancli eval` and the trainer make their judge with the default recipe and take no other, so
+    every judge is made here with QUICK_RECIPE."""
+    judge_of = ClassifierJudge.of
+    monkeypatch.setattr(ClassifierJudge, "of",
+                        classmethod(lambda cls, *args, **kwargs: judge_of(*args, **kwargs, recipe=QUICK_RECIPE)))
 
 
 def test_eval_auto_adds_the_classifier_measures_and_cas_for_a_conditional_checkpoint(

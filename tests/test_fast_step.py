@@ -4,19 +4,19 @@ import json
 
 import pytest
 import torch
-from conftest import TINY_MODEL, tiny_config
+from conftest import TINY_MODEL, tiny_config, tiny_training
 from typer.testing import CliRunner
 
 from gancli.architectures import architectures
 from gancli.cli import app
 from gancli.core.shapes import ImageShape
 from gancli.losses import GANLoss, NonSaturatingBCE, make_loss
-from gancli.training import execution
-from gancli.training.batches import DeviceBatches, RealBatch
-from gancli.training.build import build_training
-from gancli.training.execution import Execution, ExecutionOptions, resolve_execution
+from gancli.config import TrainConfig
+from gancli.training.step import execution
+from gancli.training.step.batches import DeviceBatches, RealBatch
+from gancli.training.step.execution import Execution, ExecutionOptions, resolve_execution
 from gancli.training.reporting import Reporter
-from gancli.training.trainer import train
+from gancli.training.run.trainer import train
 
 CPU = torch.device("cpu")
 CPU_PRECISION = "bf16" if execution.cpu_has_bf16() else "fp32"  # what --precision auto picks on this CPU
@@ -34,13 +34,11 @@ def plain(device: torch.device) -> Execution:
 
 
 def run_steps(execution: Execution, steps: int = 3, seed: int = 0, loss: GANLoss | None = None):
-    architecture = architectures.get("dcgan")
-    arch_config = architecture.make_config(TINY_MODEL)
-    training = build_training(architecture, arch_config, SHAPE, loss or make_loss("bce", 0.1), execution, seed)
+    training = tiny_training(execution, SHAPE, loss or "bce", seed=seed)
     pixels = torch.randint(0, 256, (32, *SHAPE.as_tuple()), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(seed))
     batches = DeviceBatches(pixels.to(execution.device), batch_size=8, seed=seed)
-    stats = [training.update([batches.next()]).clone() for _ in range(steps)]
+    stats = [training.gan_step([batches.next()]).clone() for _ in range(steps)]
     networks = {"generator": training.generator, "discriminator": training.discriminator}
     params = {f"{n}.{k}": v.detach().clone() for n, net in networks.items() for k, v in net.state_dict().items()}
     return (torch.stack(stats) if stats else torch.empty(0, 4)), params
@@ -134,14 +132,12 @@ def peak_saved_activation_bytes(step, real_batches, held_anyway) -> int:
 
 
 def test_a_separable_loss_never_holds_d_activations_for_real_and_fake_at_once():
-    architecture = architectures.get("dcgan")
-    arch_config = architecture.make_config(TINY_MODEL)
     real = torch.rand(8, *SHAPE.as_tuple()) * 2 - 1
     peaks = {}
     for name, loss in (("one pass", CoupledBCE()), ("two passes", make_loss("bce", 0.1))):
-        training = build_training(architecture, arch_config, SHAPE, loss, plain(CPU), seed=0)
+        training = tiny_training(plain(CPU), SHAPE, loss=loss)
         weights = [*training.generator.parameters(), *training.discriminator.parameters()]
-        peaks[name] = peak_saved_activation_bytes(training.update, [RealBatch(real)], weights)
+        peaks[name] = peak_saved_activation_bytes(training.gan_step, [RealBatch(real)], weights)
     one_d_pass = peak_saved_activation_bytes(lambda batches: training.discriminator(batches[0].images).sum().backward(),
                                              [RealBatch(real)], [*weights, real])
     # Held at the peak: G's activations and D's on one batch (two passes) or on both (one pass).
@@ -207,6 +203,18 @@ def test_bench_reports_throughput_memory_and_mode_as_json():
     assert set(report["final_stats"]) == {"loss_d", "loss_g", "d_real", "d_fake"}
 
 
+def test_bench_times_a_config_on_its_datasets_image_shape(tmp_path):
+    config = tmp_path / "recipe.yaml"
+    config.write_text("arch: dcgan\ndata: mnist\nbatch_size: 4\nd_steps: 2\n")
+    args = ["bench", "--config", str(config), "--steps", "1", "--warmup", "1", "--device", "cpu", "--json"]
+    args += [f"--set=model.{key}={value}" for key, value in TINY_MODEL.items()]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["image_shape"] == "1x28x28" and report["batch_size"] == 4
+    assert report["images_per_s"] == pytest.approx(4 * 2 * 1000 / report["ms_per_step"])  # two D batches a step
+
+
 def test_bench_prints_a_table_and_notices_what_it_cannot_do():
     result = runner.invoke(app, TINY_BENCH + ["--cuda-graphs"])
     assert result.exit_code == 0, result.output
@@ -217,13 +225,55 @@ def test_bench_prints_a_table_and_notices_what_it_cannot_do():
 @pytest.mark.parametrize("args, message", [
     (["--precision", "fp8"], "'fp8' is not one of 'auto', 'fp32', 'bf16', 'fp16'"),
     (["--arch", "stylegan"], "unknown architecture 'stylegan'"),
-    (["--set", "steps=3"], "bench takes model.KEY=VALUE only"),
+    (["--set", "stepz=3"], "stepz"),
+    (["--set", "smooth=2"], "smooth must be in [0, 1)"),
     (["--set", "model.width=3"], "width"),
 ])
 def test_bench_refuses_bad_input_with_one_line(args, message):
     result = runner.invoke(app, TINY_BENCH + args, env={"COLUMNS": "200"})
     assert result.exit_code != 0
     assert message in result.output and "Traceback" not in result.output
+
+
+def step_signature(step) -> dict:
+    """What a built step does, read from the objects themselves: the loss and its smoothing, the
+    penalties, the augmentation, D updates per step, the EMA, the precision and the optimisers."""
+    training = step.training
+    gan_step = training.gan_step
+    return {
+        "loss": (type(gan_step.loss).__name__, gan_step.loss.smooth),
+        "penalties": [getattr(p, "__name__", None) or (type(p).__name__, vars(p)) for p in gan_step.penalties],
+        "augment": getattr(gan_step.augment, "policies", None),
+        "d_steps": step.device_step.d_steps,
+        "ema": (step.ema.decay, step.ema.start) if step.ema else None,
+        "execution": training.execution.describe(),
+        "optimisers": [{k: v for k, v in group.items() if k != "params"}
+                       for opt in (training.opt_g, training.opt_d) for group in opt.param_groups],
+        "weights": {k: v.clone() for k, v in training.generator.state_dict().items()},
+    }
+
+
+def test_bench_assembles_the_very_step_train_runs_from_the_same_config(tmp_path):
+    from gancli.training.run.trainer import Trainer
+    from gancli.training.step.bench import bench_step
+
+    config = tiny_config(tmp_path / "run", smooth=0.3, d_steps=2, augment=["color", "cutout"], r1=0.5,
+                         loss="wgan-gp", ema_decay=0.9, ema_start=3, lr=1e-3, image_size=16)
+    trainer = Trainer(config, Reporter())
+    try:
+        trained = step_signature(trainer.run.step)
+    finally:
+        trainer.close()
+    benched = step_signature(bench_step(config, ImageShape(3, 16, 16), notify=lambda text: None))
+    assert trained.pop("weights").keys() == benched["weights"].keys()
+    initial = benched.pop("weights")
+    assert trained == benched
+    assert trained["loss"] == ("WassersteinGP", 0.3) and trained["d_steps"] == 2
+    assert trained["penalties"] == ["gradient_penalty", ("R1", {"gamma": 0.5})]
+    assert trained["augment"] == ("color", "cutout") and trained["ema"] == (0.9, 3)
+    # The same seed: the same initial networks.
+    fresh = step_signature(bench_step(config, ImageShape(3, 16, 16), notify=lambda text: None))["weights"]
+    assert all(torch.equal(initial[k], fresh[k]) for k in initial)
 
 
 def test_the_reference_dcgan_makes_64x64_images_and_nothing_else():
@@ -260,13 +310,13 @@ def test_compile_without_a_cxx_compiler_runs_eagerly_after_one_notice(monkeypatc
     import torch._dynamo
     import torch._inductor.config
 
-    from gancli.training.bench import bench
+    from gancli.training.step.bench import bench
 
     monkeypatch.setattr(torch._inductor.config.cpp, "cxx", ("/nonexistent/c++",))  # a machine with no compiler
     torch._dynamo.reset()
     try:
-        result = bench(arch="dcgan", image_size=16, batch_size=8, steps=1, warmup_steps=1, device="cpu",
-                       options=ExecutionOptions(compile=True), model=TINY_MODEL)
+        result = bench(TrainConfig(batch_size=8, device="cpu", compile=True, model=TINY_MODEL), image_size=16,
+                       steps=1, warmup_steps=1)
     finally:
         torch._dynamo.reset()
     failures = [line for line in result.notices if line.startswith("torch.compile failed")]

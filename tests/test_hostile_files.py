@@ -36,8 +36,8 @@ from gancli.checkpoints.format import read_info
 from gancli.checkpoints.generator import load_generator
 from gancli.sampling.output import SampleRequest, write_samples
 from gancli.training.reporting import Reporter
-from gancli.training.resume import find_resume_point
-from gancli.training.trainer import train
+from gancli.training.run.resume import find_resume_point
+from gancli.training.run.trainer import train
 
 MEMORY_LIMIT = 6 * 2**30  # bytes of address space per command: far above what the tiny runs need
 PARALLEL = 3              # commands at once: each spends most of its time importing torch

@@ -26,8 +26,8 @@ from conftest import TINY_MODEL
 from PIL import Image
 
 from gancli.checkpoints.format import read_info
-from gancli.training.resume import find_resume_point
-from gancli.training.run_folder import RunFolder
+from gancli.training.run.resume import find_resume_point
+from gancli.training.run.folder import RunFolder
 
 CPU = ["--device", "cpu", "--set", "sample_every=0", "--set", "log_every=1",
        *[f"--set=model.{key}={value}" for key, value in TINY_MODEL.items()]]

@@ -29,6 +29,12 @@ LAYERS = [
     ("core",),
     ("errors",),
 ]
+#: Rooms within a room, from the top down, as LAYERS: training's run (the loop and all it writes)
+#: imports its step (one training step on a device), never the other way; its package module,
+#: which gives `train` to the world, sits above both, and the `Reporter` interface below.
+INNER_LAYERS = {
+    "training": [("",), ("run",), ("step", "reporting")],
+}
 INTERFACE_PACKAGES = ("typer", "rich", "click")  # only cli/ talks to a terminal
 LOOSE_MODULES = {"__init__", "__main__", "errors"}
 
@@ -78,6 +84,27 @@ def room(module: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
+def inner_room(module: str) -> str:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 else ""
+
+
+def inner_violation(source: str, target: str) -> str | None:
+    """Why `source` may not import `target`, two modules of one room with inner layers."""
+    layers = INNER_LAYERS.get(room(source))
+    if layers is None:
+        return None
+    level = {name: depth for depth, line in enumerate(layers) for name in line}
+    inner_source, inner_target = inner_room(source), inner_room(target)
+    if inner_source == inner_target:
+        return None
+    if inner_source not in level or inner_target not in level:
+        return f"{room(source)}.{inner_source or inner_target}: not in INNER_LAYERS"
+    if level[inner_target] <= level[inner_source]:
+        return f"{room(source)}.{inner_source} may not import {room(source)}.{inner_target}"
+    return None
+
+
 def violations(root: Path) -> list[str]:
     """Every broken rule in the package at `root`, as readable lines."""
     level = {name: depth for depth, line in enumerate(LAYERS) for name in line}
@@ -93,6 +120,8 @@ def violations(root: Path) -> list[str]:
         source = room(name)
         for target, line in targets:
             destination = room(target)
+            if source == destination and (problem := inner_violation(name, target)):
+                problems.append(f"{name}:{line} imports {target}: {problem}")
             if source in ("", "__main__") or not destination or source == destination:
                 continue  # the package's entry points sit above every room; a room imports itself freely
             if source not in level or destination not in level:
@@ -138,9 +167,13 @@ def write_package(root: Path, modules: dict[str, str]) -> Path:
 
 
 @pytest.mark.parametrize("modules, expected", [
-    ({"training.trainer": "from gancli.cli import progress\n", "cli.progress": ""},
+    ({"training.run.trainer": "from gancli.cli import progress\n", "cli.progress": ""},
      "training may not import cli"),
-    ({"checkpoints.format": "import gancli.training.trainer\n", "training.trainer": ""},
+    ({"training.step.gan_step": "from gancli.training.run import folder\n", "training.run.folder": ""},
+     "training.step may not import training.run"),
+    ({"training.step.bench": "from gancli.training import train\n"},
+     "training.step may not import training."),
+    ({"checkpoints.format": "import gancli.training.run.trainer\n", "training.run.trainer": ""},
      "checkpoints may not import training"),
     ({"datasets.loading": "from ..training import batches\n", "training.batches": ""},
      "datasets may not import training"),

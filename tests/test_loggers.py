@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from gancli.cli import app
 from gancli.errors import GancliError
 from gancli.training.reporting import Reporter
-from gancli.training.trainer import train
+from gancli.training.run.trainer import train
 
 
 def events(run):

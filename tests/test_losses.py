@@ -7,10 +7,10 @@ from conftest import tiny_config
 from gancli.checkpoints.format import read_info
 from gancli.errors import RegistryError
 from gancli.losses import losses, make_loss
-from gancli.training.batches import RealBatch
+from gancli.training.step.batches import RealBatch
 from gancli.training.reporting import Reporter
-from gancli.training.step import GANStep
-from gancli.training.trainer import train
+from gancli.training.step.gan_step import GANStep
+from gancli.training.run.trainer import train
 
 
 def bce(logit: float, target: float) -> float:

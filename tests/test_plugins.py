@@ -16,7 +16,7 @@ from gancli.cli import app
 from gancli.errors import CheckpointError
 from gancli.testing import ConformanceError, check_architecture
 from gancli.training.reporting import Reporter
-from gancli.training.trainer import train
+from gancli.training.run.trainer import train
 
 runner = CliRunner()
 BUILTINS = [name for name in architectures.names() if any(p.builtin for p in architectures.plugins() if p.name == name)]
@@ -256,10 +256,10 @@ def test_an_architectures_default_loss_comes_from_its_own_package(install_packag
         def notify(self, text):
             messages.append(text)
 
-    from gancli.training.trainer import Trainer
+    from gancli.training.run.trainer import Trainer
 
     trainer = Trainer(tiny_config(tmp_path / "run", arch="second-gans:lossy", steps=1), Recorder())
-    assert trainer.loss.description == "second-gans's soft loss"
+    assert trainer.run.step.model.loss.description == "second-gans's soft loss"
     trainer.close()
 
 

@@ -16,7 +16,7 @@ from test_crash_safety import TINY, start_training, wait_for_steps
 
 from gancli.report import write_report
 from gancli.training.reporting import Reporter
-from gancli.training.trainer import train
+from gancli.training.run.trainer import train
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

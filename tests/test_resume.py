@@ -16,10 +16,10 @@ from gancli.checkpoints.state import load_state
 from gancli.cli import app
 from gancli.config import TrainConfig
 from gancli.errors import ConfigError, GancliError
-from gancli.training.batches import DeviceBatches, StreamedBatches
+from gancli.training.step.batches import DeviceBatches, StreamedBatches
 from gancli.training.reporting import Reporter
-from gancli.training.resume import find_resume_point
-from gancli.training.trainer import train
+from gancli.training.run.resume import find_resume_point
+from gancli.training.run.trainer import train
 
 runner = CliRunner()
 
@@ -74,7 +74,7 @@ def test_resume_from_the_cli_allows_more_steps_and_a_new_lr_and_says_so(tmp_path
 
 
 def test_what_precision_auto_meant_is_recorded_and_a_resume_that_means_another_says_so(tmp_path, monkeypatch):
-    from gancli.training import execution
+    from gancli.training.step import execution
 
     out = tmp_path / "run"
     native = execution.cpu_has_bf16()
@@ -148,23 +148,22 @@ def test_a_restored_batch_order_continues_exactly_across_epochs(make):
 def test_the_grad_scaler_travels_with_the_training_state(tmp_path):
     # fp16 (CUDA only) steps through a grad scaler; its scale and growth counter must survive a
     # resume. The scaler is the one the fp16 step would use, on the CPU device.
-    from gancli.training.snapshot import Progress, capture_state, restore_state
-    from gancli.training.trainer import Trainer
+    from gancli.training.run.snapshot import Progress, capture_state, restore_state
+    from gancli.training.run.trainer import Trainer
 
-    first = Trainer(tiny_config(tmp_path / "a", steps=1), Reporter())
-    scaler = first.training.scaler = torch.amp.GradScaler("cpu", init_scale=512.0, growth_interval=3)
+    first = Trainer(tiny_config(tmp_path / "a", steps=1), Reporter()).run
+    scaler = first.step.training.scaler = torch.amp.GradScaler("cpu", init_scale=512.0, growth_interval=3)
     scaler.scale(torch.ones(1))  # the scale tensor is made on first use
     scaler.update(256.0)
-    state = capture_state("id", Progress(1), first.config.to_dict(), first.dataset_images, first.training,
-                          first.batches)
+    state = capture_state("id", Progress(1), first.config.to_dict(), first.data.count, first.step)
     assert state.values["grad_scaler"]["scale"] == 256.0
 
-    second = Trainer(tiny_config(tmp_path / "b", steps=1), Reporter())
-    second.training.scaler = torch.amp.GradScaler("cpu")
-    first.save()
-    restore_state(read_tensors(first.run.last_checkpoint), first.run.last_checkpoint, state, second.training,
-                  second.batches, second.ema, seed=0, notify=print)
-    assert second.training.scaler.state_dict() == scaler.state_dict()
+    second = Trainer(tiny_config(tmp_path / "b", steps=1), Reporter()).run
+    second.step.training.scaler = torch.amp.GradScaler("cpu")
+    first.write_checkpoint()
+    last = first.folder.last_checkpoint
+    restore_state(read_tensors(last), last, state, second.step, seed=0, notify=print)
+    assert second.step.training.scaler.state_dict() == scaler.state_dict()
 
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -17,9 +17,9 @@ from test_crash_safety import start_training, wait_for_steps
 from gancli.checkpoints.format import read_info
 from gancli.errors import GancliError
 from gancli.training.reporting import Reporter
-from gancli.training.resume import find_resume_point
-from gancli.training.run_folder import RunFolder
-from gancli.training.trainer import train
+from gancli.training.run.resume import find_resume_point
+from gancli.training.run.folder import RunFolder
+from gancli.training.run.trainer import train
 
 
 def logged_steps(out):
@@ -200,7 +200,7 @@ def test_holds_run_needs_a_gancli_config(tmp_path):
 
 def test_the_lock_outlives_no_process(tmp_path):
     out = tmp_path / "run"
-    script = ("import os, sys; from gancli.training.run_lock import RunLock; "
+    script = ("import os, sys; from gancli.training.run.lock import RunLock; "
               f"RunLock({str(out)!r}).acquire(); os.kill(os.getpid(), 9)")
     subprocess.run([sys.executable, "-c", script], check=False)
     assert (out / ".gancli.lock").exists()

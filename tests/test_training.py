@@ -6,7 +6,7 @@ from conftest import tiny_config
 
 from gancli.errors import GancliError
 from gancli.training.reporting import Reporter
-from gancli.training.trainer import train
+from gancli.training.run.trainer import train
 
 
 def test_a_run_folder_has_config_metrics_samples_and_checkpoints(tiny_run):
@@ -49,14 +49,15 @@ def test_image_size_and_channels_convert_the_dataset(tmp_path):
 
 
 def test_d_steps_gives_each_generator_update_that_many_discriminator_updates(tmp_path):
-    from gancli.training.trainer import Trainer
+    from gancli.training.run.trainer import Trainer
 
     trainer = Trainer(tiny_config(tmp_path / "run", steps=2, d_steps=3, sample_every=0), Reporter())
     result = trainer.run_loop()
-    optimizer_steps = [int(next(iter(opt.state.values()))["step"]) for opt in (trainer.training.opt_g, trainer.training.opt_d)]
+    training = trainer.run.step.training
+    optimizer_steps = [int(next(iter(opt.state.values()))["step"]) for opt in (training.opt_g, training.opt_d)]
     assert result.steps == 2 and optimizer_steps == [2, 6]
     # Each D update takes its own real batch, so an epoch (2,000 test images) has a third of the steps.
-    assert trainer.batches.position == 6 and trainer.steps_per_epoch == 2000 // 8 // 3
+    assert trainer.run.step.batches.position == 6 and trainer.run.steps_per_epoch == 2000 // 8 // 3
     assert yaml.safe_load((result.out / "config.yaml").read_text())["d_steps"] == 3
 
 

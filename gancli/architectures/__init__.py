@@ -1,7 +1,8 @@
 """Architectures: the contract, and the registry that finds built-ins and plugins alike."""
 
 from gancli.architectures.base import ArchConfig, Architecture, build_networks
-from gancli.architectures.conditioning import ClassBatchNorm2d, LabelledLatent, LabelledSequential, Projection
+from gancli.architectures.conditioning import (ClassBatchNorm2d, LabelledLatent, LabelledSequential, Projection,
+                                               projection_logits)
 from gancli.core.registry import Registry
 from gancli.core.shapes import ImageShape
 
@@ -21,4 +22,4 @@ def conditional_names() -> list[str]:
 
 
 __all__ = ["ArchConfig", "Architecture", "ClassBatchNorm2d", "ImageShape", "LabelledLatent", "LabelledSequential",
-           "Projection", "architectures", "build_networks", "conditional_names"]
+           "Projection", "architectures", "build_networks", "conditional_names", "projection_logits"]

@@ -50,6 +50,17 @@ class Projection(nn.Module):
         return (self.embed(labels).to(features.dtype) * features).sum(dim=1)
 
 
+def projection_logits(head: nn.Module, projection: Projection | None, features: torch.Tensor,
+                      labels: torch.Tensor | None = None) -> torch.Tensor:
+    """A projection discriminator's output, one logit per image (N,), from its last features
+    (N, F): the unconditional `head(features)`, plus `projection(features, labels)` where the
+    network is conditional (`projection` is not None)."""
+    logits = head(features).squeeze(1)
+    if projection is not None:
+        logits = logits + projection(features, labels)
+    return logits
+
+
 class ClassBatchNorm2d(nn.BatchNorm2d):
     """Batch norm whose scale and shift are learned per class (conditional batch norm, de Vries et
     al. 2017, the generator of Miyato & Koyama 2018): the label acts on every layer, not only on

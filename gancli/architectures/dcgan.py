@@ -20,7 +20,8 @@ from functools import partial
 from torch import nn
 
 from gancli.architectures.base import ArchConfig, Architecture
-from gancli.architectures.conditioning import ClassBatchNorm2d, LabelledLatent, LabelledSequential, Projection
+from gancli.architectures.conditioning import (ClassBatchNorm2d, LabelledLatent, LabelledSequential, Projection,
+                                               projection_logits)
 from gancli.core.shapes import ImageShape
 
 G_LABELS = ("latent", "norm")
@@ -115,11 +116,8 @@ class Discriminator(nn.Module):
         self.projection = Projection(classes, channels[-1] * side_h * side_w) if classes else None
 
     def forward(self, images, labels=None):
-        features = self.blocks(images).flatten(1)
-        logits = self.classify(features).squeeze(1)     # one logit per image
-        if self.projection is not None:
-            logits = logits + self.projection(features, labels)
-        return logits
+        features = self.blocks(images).flatten(1)       # 256*4*4 for 32x32
+        return projection_logits(self.classify, self.projection, features, labels)  # one logit per image
 
 
 class DCGAN(Architecture):

@@ -3,51 +3,59 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from gancli.cli.options import CompileOpt, CudaGraphsOpt, DeviceOpt, JsonOpt, Precision, PrecisionOpt, Tf32Opt, choice
+from gancli.cli.options import CompileOpt, CudaGraphsOpt, DeviceOpt, JsonOpt, PrecisionOpt, Tf32Opt, choice
+
+BATCH_SIZE = 128  # without a config: a batch that keeps a GPU busy, so the figure is the step's own
+
+
+def native_shape(config):
+    """The shape of the config's dataset as stored, without reading it."""
+    from gancli.datasets import datasets
+    from gancli.datasets.loading import parse_data
+
+    name, _ = parse_data(config.data, config.data_root)
+    return datasets.get(name).native_shape
 
 
 def bench(
-    arch: Annotated[str, typer.Option("--arch", help="Architecture name (see `gancli list`).")] = "dcgan",
-    image_size: Annotated[int, typer.Option("--image-size", min=1, help="Images are N x N.")] = 64,
-    channels: Annotated[int, typer.Option("--channels", min=1, max=3, help="1 or 3.")] = 3,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")] = 128,
+    arch: Annotated[Optional[str], typer.Option("--arch", help="Architecture name (see `gancli list`).", show_default="dcgan")] = None,
+    image_size: Annotated[Optional[int], typer.Option("--image-size", min=1, help="Images are N x N; default: the config's image_size, or its dataset's; else 64.")] = None,
+    channels: Annotated[Optional[int], typer.Option("--channels", min=1, max=3, help="1 or 3; default: the config's channels, or its dataset's; else 3.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Images per batch.", show_default=str(BATCH_SIZE))] = None,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Timed steps, after the warm-up.")] = 200,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed steps first (capture and compilation happen here).")] = 10,
-    device: DeviceOpt = "auto",
-    precision: PrecisionOpt = Precision.auto,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
     cuda_graphs: CudaGraphsOpt = None,
-    compile: CompileOpt = False,
-    tf32: Tf32Opt = True,
-    set_values: Annotated[Optional[list[str]], typer.Option("--set", help="Override a hyperparameter: model.KEY=VALUE (repeatable).")] = None,
+    compile: CompileOpt = None,
+    tf32: Tf32Opt = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Time the step of this training config (YAML): its model, loss, augmentation, penalties and precision.")] = None,
+    set_values: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: key=value (repeatable; model.KEY for hyperparameters).")] = None,
     as_json: JsonOpt = False,
 ):
-    """Time training steps of ARCH as `train` runs them: images/s, ms/step, peak memory."""
-    from gancli.config import apply_overrides
-    from gancli.training.bench import bench as run_bench
-    from gancli.training.execution import ExecutionOptions
+    """Time training steps as `train` runs them (the same config, the same step): images/s, ms/step, peak memory."""
+    from gancli.config import resolve_config
+    from gancli.training.step.bench import bench as run_bench
 
-    try:
-        options = ExecutionOptions(choice(precision), cuda_graphs, compile, tf32)
-    except ValueError as err:
-        raise typer.BadParameter(str(err), param_hint="--precision") from None
-    overrides = apply_overrides({}, set_values or [])
-    unknown = sorted(set(overrides) - {"model"})
-    if unknown:
-        raise typer.BadParameter(f"bench takes model.KEY=VALUE only, got {unknown[0]}", param_hint="--set")
+    flags = {"arch": arch, "batch_size": batch_size, "device": device, "precision": choice(precision),
+             "cuda_graphs": cuda_graphs, "compile": compile, "tf32": tf32}
+    train_config = resolve_config(config, set_values or [], flags, base={"batch_size": BATCH_SIZE})
+    native = native_shape(train_config) if config is not None else None  # the images the recipe trains on
     notify = None if as_json else (lambda text: typer.echo(text, err=True))
-    result = run_bench(arch=arch, image_size=image_size, channels=channels, batch_size=batch_size, steps=steps,
-                       device=device, options=options, warmup_steps=warmup, model=overrides.get("model"),
-                       notify=notify)
+    result = run_bench(train_config, image_size=image_size or train_config.image_size or (native.height if native else 64),
+                       channels=channels or train_config.channels or (native.channels if native else 3),
+                       steps=steps, warmup_steps=warmup, notify=notify)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
-    table = Table(title=f"gancli bench: {arch}, {result.image_shape}, batch {batch_size}, {result.device}")
+    table = Table(title=f"gancli bench: {result.arch}, {result.image_shape}, batch {result.batch_size}, {result.device}")
     for column in ("images/s", "ms/step", "peak memory", "mode"):
         table.add_column(column, justify="left" if column == "mode" else "right")
     rate = result.images_per_s

@@ -12,8 +12,8 @@ def error_line(err: GancliError) -> str | None:
     rank stops with the same error (rank 0 reports it), else names itself."""
     if int(os.environ.get("RANK", "0")) == 0:  # as env_rank reads it, without loading torch for a typo
         return f"{err.label}: {err}"
-    from gancli.training.distributed import FailedElsewhere, env_rank
-    from gancli.training.guards import TrainingDiverged, TrainingInterrupted
+    from gancli.errors import FailedElsewhere, TrainingDiverged, TrainingInterrupted
+    from gancli.training.step.distributed import env_rank
 
     if isinstance(err, (FailedElsewhere, TrainingDiverged, TrainingInterrupted)):
         return None

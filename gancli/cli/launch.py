@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 from gancli.errors import ConfigError
-from gancli.training.distributed import launched_by_torchrun
+from gancli.training.step.distributed import launched_by_torchrun
 
 
 def launch_local(nproc: int, argv: list[str]) -> int:

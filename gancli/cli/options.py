@@ -1,4 +1,4 @@
-"""Parameter types shared by several commands, so each reads the same everywhere.
+"""Parameter types shared by several commands, and options made from a config's fields.
 
 Options are Optional so that `train` can tell a flag not given (the config decides) from one
 given; a command with no config passes its default, which `show_default` states for both.
@@ -6,9 +6,14 @@ given; a command with no config passes its default, which `show_default` states 
 
 from __future__ import annotations
 
+import inspect
+import types
+import typing
+from copy import copy
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Callable, Mapping, Optional
 
 import typer
 
@@ -58,3 +63,99 @@ def name_list(flag: str, text: str | None) -> list[str] | None:
         raise ConfigError(f"{flag} {text!r} has an empty name between commas; separate names with single "
                           f"commas, or give {flag} '' for none")
     return names
+
+
+@dataclass(frozen=True)
+class ConfigFlag:
+    """A config field as a command-line option. Unless said here, the option is `--field-name`
+    (`--field-name/--no-field-name` for a bool), takes the field's type and shows its default."""
+
+    help: str
+    names: tuple[str, ...] = ()  # instead of --field-name, e.g. ("--out", "-o", "--output")
+    path: bool = False           # a str field given as a path, so that a shell completes file names
+    commas: bool = False         # a list field given as one comma-separated value, '' for none
+
+
+class ConfigFlags:
+    """The fields of a config dataclass that a command takes as flags, by --help panel.
+
+    A panel maps field names to a `ConfigFlag`, or to an option type several commands share
+    (`SeedOpt`). `command` adds the flags to a command's parameters, received by its `**`
+    parameter; `values` turns them into config values, None for a flag not given.
+    """
+
+    def __init__(self, config_type: type, panels: Mapping[str, Mapping[str, ConfigFlag | Any]]):
+        hints = typing.get_type_hints(config_type)
+        defaults = config_type()
+        self.parameters: list[inspect.Parameter] = []
+        self._commas: dict[str, str] = {}  # field -> its flag, which name_list's messages name
+        for panel, rows in panels.items():
+            for name, row in rows.items():
+                if isinstance(row, ConfigFlag):
+                    kind = _without_none(hints[name])
+                    dashed = name.replace("_", "-")
+                    names = row.names or (f"--{dashed}/--no-{dashed}" if kind is bool else f"--{dashed}",)
+                    kind = Path if row.path else str if row.commas else kind
+                    option = Annotated[Optional[kind], typer.Option(
+                        *names, help=row.help, show_default=_shown(getattr(defaults, name), names[0]),
+                        rich_help_panel=panel)]
+                    if row.commas:
+                        self._commas[name] = names[0]
+                else:
+                    option = _in_panel(row, panel)
+                self.parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                                         annotation=option))
+
+    @property
+    def fields(self) -> list[str]:
+        return [parameter.name for parameter in self.parameters]
+
+    def command(self, function: Callable) -> Callable:
+        """`function` taking the flags, ahead of its own parameters; they arrive in its `**flags`."""
+        own = [parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+               for parameter in inspect.signature(function, eval_str=True).parameters.values()
+               if parameter.kind is not inspect.Parameter.VAR_KEYWORD]
+        function.__signature__ = inspect.Signature(self.parameters + own)
+        return function
+
+    def values(self, flags: Mapping[str, Any]) -> dict[str, Any]:
+        """The flags' values as the config spells them: paths as str, choices by name, comma lists split."""
+        values = {}
+        for name in self.fields:
+            value = flags.get(name)
+            if name in self._commas:
+                value = name_list(self._commas[name], value)
+            elif isinstance(value, Enum):
+                value = value.value
+            elif isinstance(value, Path):
+                value = str(value)
+            values[name] = value
+        return values
+
+
+def _without_none(hint: Any) -> Any:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        (hint,) = [option for option in typing.get_args(hint) if option is not type(None)]
+    return hint
+
+
+def _shown(default: Any, name: str) -> str | bool:
+    """The config's default as --help shows it: a bool by the flag that gives it."""
+    if default is None or default == []:
+        return False
+    if isinstance(default, bool):
+        on, _, off = name.partition("/")
+        return (on if default else off).lstrip("-")
+    if isinstance(default, list):
+        return ",".join(default)
+    if isinstance(default, float):
+        return f"{default:g}"
+    return str(default)
+
+
+def _in_panel(option: Any, panel: str) -> Any:
+    """A shared option type such as SeedOpt, listed under `panel` in this command's --help only."""
+    kind, info = typing.get_args(option)
+    info = copy(info)
+    info.rich_help_panel = panel
+    return Annotated[kind, info]

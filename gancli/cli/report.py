@@ -21,7 +21,7 @@ def report(
     from gancli.errors import GancliError
     from gancli.report import write_report
     from gancli.sampling.timelapse import write_timelapse
-    from gancli.training.run_folder import RunFolder
+    from gancli.training.run.folder import RunFolder
 
     if timelapse:
         run = RunFolder(run_dir)

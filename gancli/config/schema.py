@@ -23,7 +23,7 @@ MAX_CONFIG_DEPTH = 32
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ON_NAN = ("stop", "rollback")
 EVAL_METRICS = ("fid", "classifier")
-AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's policies (gancli.training.augment)
+AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's policies (gancli.training.step.augment)
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """Entry-point registries: discovery of plugins as small records, loading kept separate.
 
 Built-ins and third-party plugins are found the same way, through the entry-point groups
-`gancli.architectures`, `gancli.datasets` and `gancli.losses`. Discovery only reads package
-metadata; a plugin's module is imported the first time its name is used, so one broken plugin
-never stops the others (or gancli itself) from working.
+`gancli.architectures`, `gancli.datasets`, `gancli.losses` and `gancli.loggers`. Discovery only
+reads package metadata; a plugin's module is imported the first time its name is used, so one
+broken plugin never stops the others (or gancli itself) from working.
 
 `GANCLI_DISABLE_PLUGINS=1` (or `gancli --no-plugins`, through `builtins_only()`) keeps only the
 entry points that gancli itself ships.

@@ -26,6 +26,7 @@ from gancli.datasets import Images, datasets
 from gancli.datasets.loading import load_images, parse_data, resolve_split
 from gancli.errors import ConfigError
 from gancli.metrics.classifier import (
+    ClassifierRecipe,
     ReferenceClassifier,
     classification_accuracy_score,
     classifier_scores,
@@ -90,20 +91,18 @@ class ClassifierJudge:
 
     reference: ReferenceClassifier
     images: Images
+    recipe: ClassifierRecipe  # how the reference trained, and how CAS's classifiers train
 
     @classmethod
     def of(cls, images: Images, cache_folder: Path | None = None, notify: Callable[[str], None] | None = None,
-           progress: Progress | None = None) -> "ClassifierJudge":
+           progress: Progress | None = None, recipe: ClassifierRecipe = ClassifierRecipe()) -> "ClassifierJudge":
         """The judge of `images`: its classifier read from the cache, or trained on them now."""
         if images.labels is None or not images.classes:
             raise ConfigError("the classifier measures need class labels, and these images have none")
         stage = None if progress is None else (lambda done, total: progress("training the classifier", done, total))
         reference = reference_classifier(images.pixels, images.labels, len(images.classes), cache_folder,
-                                         notify, stage)
-        return cls(reference, images)
-
-    def requested(self, num: int, seed: int) -> torch.Tensor:
-        return labels_like(self.images.labels, num, seed)
+                                         notify, stage, recipe=recipe)
+        return cls(reference, images, recipe)
 
     def score(self, fake: torch.Tensor, requested: torch.Tensor | None = None) -> dict[str, float]:
         return classifier_scores(self.reference, fake, requested)
@@ -111,7 +110,8 @@ class ClassifierJudge:
     def cas(self, fake: torch.Tensor, requested: torch.Tensor, progress: Progress | None = None) -> dict[str, float]:
         stage = None if progress is None else (lambda done, total: progress("training on generated images", done, total))
         return classification_accuracy_score(fake, requested, self.images.pixels, self.images.labels,
-                                             self.reference.heldout, self.reference.classes, progress=stage)
+                                             self.reference.heldout, self.reference.classes, progress=stage,
+                                             recipe=self.recipe)
 
 
 def check_classes(generator_classes: tuple[str, ...], images: Images, dataset: str) -> None:

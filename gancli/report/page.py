@@ -22,7 +22,7 @@ from gancli.core.files import write_file
 from gancli.core.pixels import grid_image
 from gancli.errors import CheckpointError, GancliError
 from gancli.report.plots import line_plots, score_plot
-from gancli.training.run_folder import RunFolder
+from gancli.training.run.folder import RunFolder
 
 COMPARE = 64  # real and generated images in the comparison figure, each an 8 x 8 grid
 STYLE = """

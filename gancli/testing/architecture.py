@@ -130,21 +130,22 @@ def check_training(name: str, arch: Architecture, shape: ImageShape, hparams: Ma
     from gancli.config import TrainConfig
     from gancli.sampling import generate
     from gancli.training.reporting import Reporter
-    from gancli.training.trainer import Trainer
+    from gancli.training.run.trainer import Trainer
 
     config = TrainConfig(arch=name, data="synthetic", split="test", image_size=shape.height,
                          channels=shape.channels, steps=steps, batch_size=4, device="cpu",
                          out=str(workdir / ("conditional" if conditional else "run")), log_every=1,
                          sample_every=steps, checkpoint_every=0, model=dict(hparams or {}), conditional=conditional)
     trainer = Trainer(config, Reporter(), overwrite=True)
-    before = [p.detach().clone() for p in trainer.training.discriminator.parameters()]
+    step = trainer.run.step
+    before = [p.detach().clone() for p in step.training.discriminator.parameters()]
     try:
         result = trainer.run_loop()
     finally:
         trainer.close()
     _expect(all(v == v for k, v in result.metrics.items() if isinstance(v, float)),
             f"training made a NaN: {result.metrics}")
-    changed = any(not torch.equal(a, b) for a, b in zip(before, trainer.training.discriminator.parameters()))
+    changed = any(not torch.equal(a, b) for a, b in zip(before, step.training.discriminator.parameters()))
     _expect(changed, "a training step left the discriminator unchanged")
 
     plugin = architectures.find(name)
@@ -157,11 +158,11 @@ def check_training(name: str, arch: Architecture, shape: ImageShape, hparams: Ma
     _expect(len(info.classes) == (10 if conditional else 0),
             f"a{' conditional' if conditional else 'n unconditional'} run on digits recorded classes {info.classes}")
 
-    latent = arch.sample_latent(BATCH, trainer.arch_config, generator=torch.Generator().manual_seed(1))
+    latent = arch.sample_latent(BATCH, step.model.arch_config, generator=torch.Generator().manual_seed(1))
     labels = (torch.arange(BATCH) % 10,) if conditional else ()
-    ema = trainer.ema
+    ema = step.ema
     try:
-        pairs = [(trainer.training.generator, load_generator(result.last_checkpoint, ema=False))]
+        pairs = [(step.training.generator, load_generator(result.last_checkpoint, ema=False))]
         if ema is not None:  # sampling uses the averaged generator where the run kept one
             pairs.append((ema.module, load_generator(result.last_checkpoint)))
     except CheckpointError as err:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from gancli.architectures import ArchConfig, Architecture, ImageShape, LabelledLatent, Projection
+from gancli.architectures import ArchConfig, Architecture, ImageShape, LabelledLatent, Projection, projection_logits
 
 UPSAMPLINGS = 3  # three stride-2 steps: the image side is 8 times the first feature map's
 
@@ -88,11 +88,8 @@ class Discriminator(nn.Module):
             spectral_norm(self.projection.embed)
 
     def forward(self, images, labels=None):
-        features = self.blocks(images).flatten(1)
-        scores = self.score(features).squeeze(1)           # one score per image
-        if self.projection is not None:
-            scores = scores + self.projection(features, labels)
-        return scores
+        features = self.blocks(images).flatten(1)          # 512*4*4 for 32x32
+        return projection_logits(self.score, self.projection, features, labels)  # one score per image
 
 
 class SNGAN(Architecture):

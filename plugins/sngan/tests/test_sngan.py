@@ -66,12 +66,13 @@ def test_training_uses_the_hinge_loss_adam_0_0_9_and_five_d_steps_per_g_step(tmp
     config = TrainConfig(arch="sngan", data="synthetic", split="test", steps=2, batch_size=4, device="cpu",
                          out=str(tmp_path / "run"), sample_every=0, model=dict(SMALL))
     trainer = Trainer(config, Reporter())
-    assert isinstance(trainer.loss, Hinge) and trainer.loss_name == "hinge"
-    for optimiser in (trainer.training.opt_d, trainer.training.opt_g):
+    step = trainer.run.step
+    assert isinstance(step.model.loss, Hinge) and step.model.loss_name == "hinge"
+    for optimiser in (step.training.opt_d, step.training.opt_g):
         assert optimiser.param_groups[0]["lr"] == 2e-4 and optimiser.param_groups[0]["betas"] == (0.0, 0.9)
     trainer.run_loop()
-    d_updates = {int(s["step"]) for s in trainer.training.opt_d.state.values()}
-    g_updates = {int(s["step"]) for s in trainer.training.opt_g.state.values()}
+    d_updates = {int(s["step"]) for s in step.training.opt_d.state.values()}
+    g_updates = {int(s["step"]) for s in step.training.opt_g.state.values()}
     assert (d_updates, g_updates) == ({10}, {2})
 
 

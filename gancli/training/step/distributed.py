@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from gancli.errors import ConfigError, GancliError
+from gancli.errors import ConfigError, FailedElsewhere, GancliError
 
 T = TypeVar("T")
 DIGESTS_ENV = "GANCLI_PARAMETER_DIGESTS"
@@ -38,10 +38,6 @@ def launched_by_torchrun() -> bool:
 
 def env_rank() -> int:
     return int(os.environ.get("RANK", "0"))
-
-
-class FailedElsewhere(GancliError):
-    """Rank 0 failed and says why; this rank stops with the same exit code."""
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""One GAN training step: update the discriminator, then the generator.
+"""The arithmetic of one GAN training step: update the discriminator, then the generator.
 
 The step returns its statistics as a tensor on the device and never reads values back to the
 host; the trainer reads the accumulated statistics only every `log_every` steps.
@@ -6,7 +6,9 @@ host; the trainer reads the accumulated statistics only every `log_every` steps.
 Under data parallelism `generator` and `discriminator` are the DistributedDataParallel wrappers
 and `own_discriminator` the network inside: the generator's update and the penalties run D
 unwrapped, so a pass that computes no D gradients (or discards them) leaves no wrapper waiting
-for an all-reduce.
+for an all-reduce. The penalties run `penalized_discriminator`, which is D itself where
+torch.compile compiles the other passes: a gradient penalty differentiates D twice, and a
+compiled graph can be differentiated only once.
 
 With `augment` (DiffAugment) every image the discriminator sees, real or fake, passes through
 the same random, differentiable augmentation first, in both phases and in the penalties.
@@ -23,9 +25,10 @@ from typing import Callable, Sequence
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from gancli.losses import GANLoss, Penalty, takes_scale
-from gancli.training.batches import RealBatch
+from gancli.training.step.batches import RealBatch
 
 #: Order of the values in the statistics tensor a step returns.
 STAT_NAMES = ("loss_d", "loss_g", "d_real", "d_fake")
@@ -36,6 +39,7 @@ class GANStep:
                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                  sample_latent, penalties: Sequence[Penalty] = (),
                  scaler: torch.amp.GradScaler | None = None, own_discriminator: nn.Module | None = None,
+                 penalized_discriminator: nn.Module | None = None,
                  augment: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.generator = generator
         self.discriminator = discriminator
@@ -48,6 +52,10 @@ class GANStep:
         # fp16: a penalty that can compute D's input gradients on scaled scores is given the scale.
         self.scaled_penalties = tuple(scaler is not None and takes_scale(p) for p in self.penalties)
         self.own_discriminator = own_discriminator or discriminator
+        self.penalized_discriminator = penalized_discriminator or self.own_discriminator
+        # The real half's gradients wait for the fake half's all-reduce (DistributedDataParallel only).
+        self.sync_later = discriminator.no_sync if isinstance(discriminator, DistributedDataParallel) \
+            else contextlib.nullcontext
         self.augment = augment or (lambda images: images)
         # Each backward fills its own network's gradients only: G's phase wastes no work on D's
         # weights, and D's (a gradient penalty's included) none on the images it was given.
@@ -97,7 +105,7 @@ class GANStep:
         # The real half back-propagates before D sees the fakes, as in pytorch/examples, so D's
         # activations for the two batches are never held together. Under data parallelism its
         # gradients wait (no_sync) and are all-reduced with the fake half's, once.
-        with getattr(self.discriminator, "no_sync", contextlib.nullcontext)():
+        with self.sync_later():
             real_logits = D(real)
             loss_real = self.loss.discriminator_real(real_logits)
             self._backward(loss_real, inputs=self.discriminator_params)
@@ -110,7 +118,7 @@ class GANStep:
                         labels: torch.Tensor | None) -> torch.Tensor:
         for penalty, scaled in zip(self.penalties, self.scaled_penalties):
             extra = {"scale": self.scaler.scale(torch.ones((), device=real.device))} if scaled else {}
-            loss = loss + penalty(labelled(self.own_discriminator, labels), real, fake, **extra)
+            loss = loss + penalty(labelled(self.penalized_discriminator, labels), real, fake, **extra)
         return loss
 
     def _backward(self, loss: torch.Tensor, inputs=None) -> None:

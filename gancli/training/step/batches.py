@@ -30,7 +30,9 @@ from typing import Callable, NamedTuple, Optional, Union
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from gancli.config import TrainConfig
 from gancli.core.pixels import to_unit_range
+from gancli.training.step.distributed import World
 
 
 class RealBatch(NamedTuple):
@@ -81,7 +83,7 @@ class _EpochOrder:
         self.order = self._permutation()
         return True
 
-    def _indices(self, position: int) -> torch.Tensor:
+    def batch_indices(self, position: int) -> torch.Tensor:
         """This rank's indices of batch `position` in the current permutation."""
         start = position * self.batch_size + self.offset
         return self.order[start:start + self.share]
@@ -98,7 +100,7 @@ class _EpochOrder:
         rows = []
         for _ in range(k):
             self._turn_epoch_if_done()
-            rows.append(self._indices(self.position))
+            rows.append(self.batch_indices(self.position))
             self.position += 1
         return torch.stack(rows)
 
@@ -156,15 +158,15 @@ class _LoaderOrder(Sampler):
     """Index batches of the current permutation, from the current position on. It runs in the
     main process, so the order it follows is the one its `StreamedBatches` saves and restores."""
 
-    def __init__(self, batches: "StreamedBatches"):
-        self.batches = batches
+    def __init__(self, order: _EpochOrder):
+        self.order = order
 
     def __len__(self) -> int:
-        return self.batches.steps_per_epoch
+        return self.order.steps_per_epoch
 
     def __iter__(self):
-        for position in range(self.batches.position, self.batches.steps_per_epoch):
-            yield self.batches._indices(position).tolist()
+        for position in range(self.order.position, self.order.steps_per_epoch):
+            yield self.order.batch_indices(position).tolist()
 
 
 class StreamedBatches(_EpochOrder):
@@ -198,7 +200,12 @@ class StreamedBatches(_EpochOrder):
         if k == 1:
             return tuple(parts[0])
         pixels, labels = zip(*parts)
-        return torch.cat(pixels), None if labels[0] is None else torch.cat(labels)
+        return self._pinned(torch.cat(pixels)), None if labels[0] is None else self._pinned(torch.cat(labels))
+
+    def _pinned(self, tensor: torch.Tensor) -> torch.Tensor:
+        """`tensor` in pinned memory when the loader pins: joining pinned batches makes an
+        unpinned tensor, whose copy to the device would wait for the host."""
+        return tensor.pin_memory() if self.loader.pin_memory else tensor
 
     def realize(self, feed: Feed) -> list[RealBatch]:
         """The batches of `feed` on the training device (a copy, unless they are there already), in [-1, 1]."""
@@ -216,15 +223,18 @@ class StreamedBatches(_EpochOrder):
 Batches = Union[DeviceBatches, StreamedBatches]
 
 
-def make_batches(pixels: torch.Tensor, batch_size: int, seed: int, device: torch.device, budget_mb: int,
-                 workers: int, notify: Callable[[str], None] | None = None, rank: int = 0, ranks: int = 1,
-                 labels: torch.Tensor | None = None, channels_last: bool = False) -> Batches:
-    """On the device when the dataset fits `budget_mb`, else streamed from the host; rank
-    `rank` of `ranks` gets its share of each batch, with `labels` (when given) paired to it."""
+def make_batches(pixels: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig, world: World,
+                 channels_last: bool = False, notify: Callable[[str], None] | None = None) -> Batches:
+    """`config`'s batches of `pixels` (with `labels` paired to them, when given): on the device
+    when the dataset fits `config.data_budget_mb`, else streamed from the host; each of `world`'s
+    ranks gets its share of each batch."""
     size_mb = pixels.numel() * pixels.element_size() / 2**20
+    budget_mb, workers = config.data_budget_mb, config.data_workers
     if size_mb <= budget_mb:
-        return DeviceBatches(pixels.to(device), batch_size, seed, rank, ranks, labels, channels_last)
+        return DeviceBatches(pixels.to(world.device), config.batch_size, config.seed, world.rank, world.size,
+                             labels, channels_last)
     if notify is not None:
         notify(f"the dataset ({size_mb:,.0f} MB) exceeds data_budget_mb ({budget_mb:,} MB): "
-            f"streaming batches from the host with {workers} worker{'s' if workers != 1 else ''}")
-    return StreamedBatches(pixels, batch_size, seed, device, workers, rank, ranks, labels)
+               f"streaming batches from the host with {workers} worker{'s' if workers != 1 else ''}")
+    return StreamedBatches(pixels, config.batch_size, config.seed, world.device, workers, world.rank, world.size,
+                           labels)

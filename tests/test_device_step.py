@@ -1,4 +1,4 @@
-"""The loop's step on the device (`LoopStep`): captured whole, it trains exactly as it does eagerly,
+"""The whole step on the device (`DeviceStep`): captured whole, it trains exactly as it does eagerly,
 and a step is then one replay plus one small copy.
 
 The capture runs against `standin_cuda.StandInCuda`, whose replays run the captured function again
@@ -11,23 +11,20 @@ from dataclasses import replace
 
 import pytest
 import torch
+from conftest import tiny_training
 from standin_cuda import StandInCuda
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from gancli.architectures import architectures
 from gancli.core.shapes import ImageShape
-from gancli.losses import make_loss
-from gancli.training.batches import DeviceBatches, StreamedBatches
-from gancli.training.build import build_training
-from gancli.training.ema import GeneratorEMA
-from gancli.training.execution import ExecutionOptions, resolve_execution
-from gancli.training.graph import WARMUP_STEPS
-from gancli.training.guards import DivergenceGuard
-from gancli.training.loop_step import LoopStep
+from gancli.training.step.batches import DeviceBatches, StreamedBatches
+from gancli.training.step.ema import GeneratorEMA
+from gancli.training.step.execution import ExecutionOptions, resolve_execution
+from gancli.training.step.graph import WARMUP_STEPS
+from gancli.training.step.divergence import DivergenceGuard
+from gancli.training.step.device_step import DeviceStep
 
 CPU = torch.device("cpu")
 SHAPE = ImageShape(1, 16, 16)
-MODEL = {"g_channels": 16, "d_channels": 4, "latent_dim": 8}  # the narrowest dcgan: what is checked is the plumbing
 CASES = {
     "plain": {},
     "conditional, augmented": dict(classes=4, augment=("color", "translation", "cutout")),
@@ -37,24 +34,22 @@ CASES = {
 }
 
 
-def loop_step(cuda=None, classes=0, augment=(), d_steps=1, loss="bce", streamed=False, images=40, precision="fp32"):
-    """A tiny dcgan's LoopStep on the CPU, captured with `cuda` (the stand-in) when given."""
+def device_step(cuda=None, classes=0, augment=(), d_steps=1, loss="bce", streamed=False, images=40, precision="fp32"):
+    """A tiny dcgan's DeviceStep on the CPU, captured with `cuda` (the stand-in) when given."""
     execution = replace(resolve_execution(ExecutionOptions(), CPU), precision=precision)  # fp16 autocasts on CPUs too
     if cuda is not None:
         execution = replace(execution, cuda_graphs=True)
-    architecture = architectures.get("dcgan")
-    training = build_training(architecture, architecture.make_config(MODEL), SHAPE, make_loss(loss, 0.1),
-                              execution, seed=0, classes=classes, augment=augment)
+    training = tiny_training(execution, SHAPE, loss, classes, augment=list(augment))
     pixels = torch.randint(0, 256, (images, *SHAPE.as_tuple()), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(1))
     labels = torch.arange(images) % classes if classes else None
     batches = StreamedBatches(pixels, 8, seed=0, device=CPU, workers=0, labels=labels) if streamed else \
         DeviceBatches(pixels, 8, seed=0, labels=labels, channels_last=execution.channels_last)
     ema = GeneratorEMA(training.generator, decay=0.9)
-    return LoopStep(training, batches, d_steps, ema, DivergenceGuard(CPU), notify=pytest.fail, cuda=cuda)
+    return DeviceStep(training, batches, d_steps, ema, DivergenceGuard(CPU), notify=pytest.fail, cuda=cuda)
 
 
-def state_of(loop: LoopStep) -> dict[str, torch.Tensor]:
+def state_of(loop: DeviceStep) -> dict[str, torch.Tensor]:
     networks = dict(generator=loop.training.generator, discriminator=loop.training.discriminator,
                     generator_ema=loop.ema.module)
     state = {f"{name}.{key}": value.detach().clone()
@@ -66,12 +61,12 @@ def state_of(loop: LoopStep) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_the_captured_loop_step_trains_exactly_as_the_eager_one(case):
+def test_the_captured_device_step_trains_exactly_as_the_eager_one(case):
     steps = WARMUP_STEPS + 4  # warm-up, the capture, three replays; past an epoch (5 batches of 8)
     cuda = StandInCuda()
-    eager = loop_step(**CASES[case])  # one run after the other: a gradient penalty draws from torch's global RNG
+    eager = device_step(**CASES[case])  # one run after the other: a gradient penalty draws from torch's global RNG
     eager_stats = [eager().clone() for _ in range(steps)]
-    graphed = loop_step(cuda, **CASES[case])
+    graphed = device_step(cuda, **CASES[case])
     graph_stats = [graphed().clone() for _ in range(steps)]
     assert torch.equal(torch.stack(graph_stats), torch.stack(eager_stats))
     assert graphed.run.captured and cuda.replays == 4
@@ -100,7 +95,7 @@ class HostOperations(TorchDispatchMode):
 def test_a_captured_step_is_one_replay_and_one_copy(case):
     cuda = StandInCuda()
     counted = {}
-    loops = {"eager": loop_step(**CASES[case], images=160), "graphed": loop_step(cuda, **CASES[case], images=160)}
+    loops = {"eager": device_step(**CASES[case], images=160), "graphed": device_step(cuda, **CASES[case], images=160)}
     for name, loop in loops.items():
         for _ in range(WARMUP_STEPS + 1):  # warm-up and capture
             loop()
@@ -129,7 +124,7 @@ class HostReads(TorchDispatchMode):
 def test_no_step_reads_a_value_back_to_the_host(case):
     # What a CUDA graph cannot capture; fp16's grad scaler included, which with fused Adam
     # skips an overflowed update on the device.
-    loop = loop_step(**CASES[case])
+    loop = device_step(**CASES[case])
     with HostReads() as host:
         for _ in range(3):
             loop()
@@ -139,7 +134,7 @@ def test_no_step_reads_a_value_back_to_the_host(case):
 def test_fp16_overflow_skips_the_update_without_tripping_the_divergence_guard():
     # The grad scaler starts at 2**16; a gradient penalty computed on scores that large overflows
     # fp16, the scaler halves its scale and skips the update: not a divergence.
-    loop = loop_step(precision="fp16", loss="wgan-gp")
+    loop = device_step(precision="fp16", loss="wgan-gp")
     scales = []
     for _ in range(6):
         loop()
@@ -148,7 +143,7 @@ def test_fp16_overflow_skips_the_update_without_tripping_the_divergence_guard():
     assert int(loop.guard.first_bad_step) == -1 and bool(torch.isfinite(loop.totals).all())
 
 
-def test_a_loop_step_is_freed_as_soon_as_it_is_dropped():
+def test_a_device_step_is_freed_as_soon_as_it_is_dropped():
     # No reference cycle: a data-parallel run's networks must go when the run ends, while the
     # process group they use still exists, not whenever the garbage collector runs (at exit,
     # after the group is destroyed, tearing them down aborted the process).
@@ -158,7 +153,7 @@ def test_a_loop_step_is_freed_as_soon_as_it_is_dropped():
     gc.disable()
     try:
         for cuda in (None, StandInCuda()):
-            loop = loop_step(cuda)
+            loop = device_step(cuda)
             loop()
             training = weakref.ref(loop.training)
             del loop

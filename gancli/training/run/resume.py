@@ -20,7 +20,7 @@ from gancli.checkpoints.state import TrainingState, load_state
 from gancli.config import TrainConfig, resolve_config
 from gancli.core.registry import normalize_package
 from gancli.errors import CheckpointError, ConfigError, GancliError
-from gancli.training.run_folder import RunFolder
+from gancli.training.run.folder import RunFolder
 
 #: Config keys that define a run; a resume that changes one is refused.
 #: `augment` too: the discriminator learned on what it saw, and config.yaml speaks for every step.

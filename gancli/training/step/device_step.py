@@ -1,33 +1,36 @@
 """Everything the training loop does on the device in one step, as one call, captured whole on CUDA.
 
 A step is: gather and convert the real batches (`Batches.realize`), update D and G
-(`Training.update`), add the statistics to the interval's totals, let the divergence guard look
+(`Training.gan_step`), add the statistics to the interval's totals, let the divergence guard look
 at them, and fold the generator into its EMA. None of it reads a value back to the host, and
 each part keeps its state in tensors updated in place (the step counter, the totals, the guard's
 first bad step, the EMA's weights), so on CUDA `GraphedStep` captures the whole of it and a
 step is one graph replay plus one small copy, the next feed (`Batches.take`). Logging, sample
 grids and checkpoints read that state between steps, every so many steps.
 
-`train` and `bench` both step through a `LoopStep`, so a benchmark times what training runs.
+`train` and `bench` both step through the `DeviceStep` that `assembly.assemble_step` builds, so a
+benchmark times what training runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
-from gancli.training.batches import Batches, Feed
-from gancli.training.build import Training
-from gancli.training.ema import GeneratorEMA
-from gancli.training.execution import Execution
-from gancli.training.graph import GraphedStep
-from gancli.training.guards import DivergenceGuard
-from gancli.training.step import STAT_NAMES
+from gancli.training.step.batches import Batches, Feed
+from gancli.training.step.divergence import DivergenceGuard
+from gancli.training.step.ema import GeneratorEMA
+from gancli.training.step.execution import Execution
+from gancli.training.step.gan_step import STAT_NAMES
+from gancli.training.step.graph import GraphedStep
+
+if TYPE_CHECKING:  # the assembly builds a DeviceStep around its Training
+    from gancli.training.step.assembly import Training
 
 
-class LoopStep:
+class DeviceStep:
     def __init__(self, training: Training, batches: Batches, d_steps: int, ema: GeneratorEMA | None = None,
                  guard: DivergenceGuard | None = None, notify: Callable[[str], None] = print, cuda=None):
         self.training = training
@@ -39,11 +42,11 @@ class LoopStep:
         self.counter = counter = torch.zeros((), dtype=torch.long, device=device)  # optimiser steps taken
         self.totals = totals = torch.zeros(len(STAT_NAMES), device=device)  # the statistics since reset_totals
 
-        # A closure over the parts, not a method: a LoopStep holding its own bound method would
+        # A closure over the parts, not a method: a DeviceStep holding its own bound method would
         # be a reference cycle, freed only by the garbage collector, perhaps after the process
         # group its DistributedDataParallel networks use is gone.
         def body(feed: Feed) -> torch.Tensor:
-            stats = training.update(batches.realize(feed))
+            stats = training.gan_step(batches.realize(feed))
             counter.add_(1)
             totals.add_(stats)
             if guard is not None:

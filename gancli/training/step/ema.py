@@ -19,7 +19,6 @@ class GeneratorEMA:
     def __init__(self, generator: nn.Module, decay: float, start: int = 0):
         self.decay = decay
         self.start = start  # before this step the average is a plain copy
-        self.source = generator
         self.module = copy.deepcopy(generator).eval().requires_grad_(False)
         self._pairs = _tensor_pairs(self.module, generator)
 

@@ -1,6 +1,6 @@
 """The whole training step captured once as a CUDA graph and replayed.
 
-What is captured is everything the loop does on the device each step (`loop_step.LoopStep`):
+What is captured is everything the loop does on the device each step (`device_step.DeviceStep`):
 the real batches gathered and converted, both updates, the statistics added up, the divergence
 guard's check and the EMA's update. Replaying a graph launches every kernel of the step with one
 call, so the step costs no Python and no per-kernel launch overhead. It follows PyTorch's
@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from gancli.training.batches import Feed
+from gancli.training.step.batches import Feed
 
 Step = Callable[[Feed], torch.Tensor]
 WARMUP_STEPS = 3  # PyTorch's recipe warms up on a side stream before capture; 3 covers Adam's lazy state

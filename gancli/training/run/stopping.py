@@ -1,9 +1,8 @@
-"""What stops a run early: non-finite values (the divergence guard) and SIGINT/SIGTERM.
+"""What stops a run early, and what it then says: divergence (found by `step.divergence`) and
+SIGINT/SIGTERM.
 
-The guard keeps, on the device, the first step whose statistics were not finite; it is read
-with the losses once per logging interval and before every checkpoint, so watching for NaN
-costs no host synchronisation per step. The signal handlers only set a flag that the loop
-checks between steps: nothing is written from inside a handler.
+The signal handlers only set a flag that the loop checks between steps: nothing is written from
+inside a handler.
 """
 
 from __future__ import annotations
@@ -11,46 +10,11 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
-from typing import Iterable
 
-import torch
-
-from gancli.errors import GancliError
+from gancli.errors import TrainingDiverged, TrainingInterrupted
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as shells report it
 
-
-class TrainingInterrupted(GancliError):
-    """SIGINT or SIGTERM arrived; a checkpoint was written before stopping."""
-
-    label = "Interrupted"
-
-
-class TrainingDiverged(GancliError):
-    """A loss or a weight became NaN or infinite."""
-
-    exit_code = 3
-
-
-class DivergenceGuard:
-    def __init__(self, device: torch.device):
-        self.first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
-
-    def observe(self, stats: torch.Tensor, step: torch.Tensor | int) -> None:
-        """Remember `step` (the device's step counter, in a captured step) if `stats` holds a
-        non-finite value and no earlier step did. In place: a captured step keeps updating the
-        tensor it was captured with."""
-        bad = ~torch.isfinite(stats).all() & (self.first_bad_step < 0)
-        self.first_bad_step.copy_(torch.where(bad, step, self.first_bad_step))
-
-    def probe(self, parameters: Iterable[torch.Tensor]) -> torch.Tensor:
-        """(first bad step or -1, 1 if every parameter is finite), still on the device."""
-        norms = torch._foreach_norm([p.detach() for p in parameters])
-        finite = torch.isfinite(torch.stack(norms)).all()
-        return torch.stack([self.first_bad_step.float(), finite.float()])
-
-    def reset(self) -> None:
-        self.first_bad_step.fill_(-1)
 
 
 def diverged(problem: str, run_dir: Path, last_checkpoint: Path | None, rolling_back: bool) -> TrainingDiverged:
@@ -117,7 +81,3 @@ class StopSignals:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES.get(self.received, 1)

@@ -11,22 +11,22 @@ import torch
 from gancli.checkpoints.format import load_into, under_prefix
 from gancli.checkpoints.state import TrainingState, optimizer_state, restore_optimizer, restore_rng, rng_state
 from gancli.errors import CheckpointError
-from gancli.training.batches import Batches
-from gancli.training.build import Training
-from gancli.training.ema import GeneratorEMA
+from gancli.training.step.assembly import Step
 
 
 @dataclass
 class Progress:
-    """How far a run has come: generator steps taken, and rollbacks made on the way."""
+    """How far a run has come: steps taken, and rollbacks made on the way. The run's one
+    mutable count; everything else it is lives in its networks, optimisers and streams."""
 
     step: int = 0
     rollbacks: int = 0
 
 
 def capture_state(checkpoint_id: str, progress: Progress, config: dict[str, Any], dataset_images: int,
-                  training: Training, batches: Batches) -> TrainingState:
+                  step: Step) -> TrainingState:
     """Everything beyond the weights that step `progress.step + 1` depends on."""
+    training, batches = step.training, step.batches
     state = TrainingState(checkpoint_id, progress.step, config, dataset_images)
     optimizer_state("opt_g", training.opt_g, state)
     optimizer_state("opt_d", training.opt_d, state)
@@ -39,10 +39,10 @@ def capture_state(checkpoint_id: str, progress: Progress, config: dict[str, Any]
     return state
 
 
-def restore_state(weights: dict[str, torch.Tensor], source: Path, state: TrainingState, training: Training,
-                  batches: Batches, ema: GeneratorEMA | None, seed: int,
+def restore_state(weights: dict[str, torch.Tensor], source: Path, state: TrainingState, step: Step, seed: int,
                   notify: Callable[[str], None]) -> Progress:
-    """Load `weights` (a checkpoint's tensors, read from `source`) and everything in `state`."""
+    """Load `weights` (a checkpoint's tensors, read from `source`) and everything in `state` into `step`."""
+    training, batches, ema = step.training, step.batches, step.ema
     for network, module in (("generator", training.generator), ("discriminator", training.discriminator)):
         load_into(module, under_prefix(weights, network), network, source)
     if ema is not None:

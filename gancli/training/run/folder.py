@@ -35,7 +35,7 @@ from gancli.checkpoints.format import CheckpointInfo, read_info, save_checkpoint
 from gancli.checkpoints.state import TrainingState, save_state
 from gancli.core.files import fsync_dir, replace_with_copy, write_text_atomic
 from gancli.errors import CheckpointError, GancliError
-from gancli.training.run_lock import LOCK_NAME
+from gancli.training.run.lock import LOCK_NAME
 
 REPLACED_PREFIX = "replaced-"
 
