@@ -79,6 +79,23 @@ class ClassBatchNorm2d(nn.BatchNorm2d):
         return x * scale + self.shift(labels).to(x.dtype)[:, :, None, None]
 
 
+class SyncClassBatchNorm2d(ClassBatchNorm2d, nn.SyncBatchNorm):
+    """`ClassBatchNorm2d` with its statistics over every process's batch (`--sync-bn`), the same
+    per-class scale and shift: what data parallelism converts a `ClassBatchNorm2d` into."""
+
+    @classmethod
+    def sharing(cls, norm: ClassBatchNorm2d, process_group=None) -> "SyncClassBatchNorm2d":
+        """A synchronised norm holding `norm`'s own embeddings and running statistics, so the
+        network it is put in keeps training (and saving) the same tensors under the same names."""
+        synced = cls(norm.num_features, norm.scale.num_embeddings)
+        synced.eps, synced.momentum, synced.process_group = norm.eps, norm.momentum, process_group
+        synced.scale, synced.shift = norm.scale, norm.shift
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            setattr(synced, name, getattr(norm, name))
+        synced.train(norm.training)
+        return synced
+
+
 class LabelledSequential(nn.Sequential):
     """A Sequential that hands the labels to the modules that take them (`ClassBatchNorm2d`,
     nested `LabelledSequential`s); its parameters are named as a plain Sequential's."""

@@ -77,6 +77,13 @@ def resolve_model(config: TrainConfig, arch: str | None = None) -> Model:
         loss = make_loss(loss_name, config.smooth, prefer_package=plugin.package if config.loss is None else None)
     except ValueError as err:
         raise ConfigError(f"loss: {err}") from None
+    if config.sync_bn and (config.r1 or loss.penalties() or architecture.penalties(arch_config)):
+        # SyncBatchNorm's backward is not itself differentiable, and a gradient penalty needs D's
+        # input gradients differentiated once more.
+        penalty = "r1" if config.r1 else f"the penalty of loss {loss_name}" if loss.penalties() \
+            else f"arch {config.arch}'s gradient penalty"
+        raise ConfigError(f"sync_bn: synchronised batch norm cannot be differentiated twice, as {penalty} needs; "
+                          f"train without --sync-bn (each process then normalises its own share) or without the penalty")
     return Model(plugin, architecture, arch_config, loss_name, loss, config.d_steps or architecture.d_steps)
 
 

@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from gancli.architectures.conditioning import ClassBatchNorm2d, SyncClassBatchNorm2d
 from gancli.errors import ConfigError, FailedElsewhere, GancliError
 
 T = TypeVar("T")
@@ -119,7 +120,7 @@ class World:
         if sync_bn:
             # Converts in place: the SyncBatchNorm layers share the module's parameters, so the
             # unwrapped module (saved in checkpoints) stays the one being trained.
-            _sync_batch_norm_in_place(module)
+            sync_batch_norm_in_place(module)
         ids = [self.device.index] if self.device.type == "cuda" else None
         # forward_sync_buffers=False: D runs several forwards before one backward, and a buffer
         # broadcast between them would modify batch-norm state that autograd saved. Without
@@ -133,12 +134,16 @@ class World:
             dist.destroy_process_group()
 
 
-def _sync_batch_norm_in_place(module: nn.Module) -> None:
+def sync_batch_norm_in_place(module: nn.Module) -> None:
+    """Every batch norm in `module` synchronised across processes; a class-conditional one stays
+    class-conditional (`convert_sync_batchnorm` alone would make it a plain norm, and drop the labels)."""
     for name, child in list(module.named_children()):
-        if isinstance(child, nn.modules.batchnorm._BatchNorm):
+        if isinstance(child, ClassBatchNorm2d):
+            setattr(module, name, SyncClassBatchNorm2d.sharing(child))
+        elif isinstance(child, nn.modules.batchnorm._BatchNorm):
             setattr(module, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
         else:
-            _sync_batch_norm_in_place(child)
+            sync_batch_norm_in_place(child)
 
 
 def no_forward_buffer_sync(ddp_class) -> dict[str, bool]:

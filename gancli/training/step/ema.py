@@ -1,7 +1,7 @@
 """An exponential moving average of the generator's weights, updated on the device.
 
 Averaged weights make smoother, usually better samples than the last raw generator. The update
-is a fused `lerp` over all parameters whose weight is computed on the device from the step
+is a few fused kernels over all parameters whose weight is computed on the device from the step
 counter, so it never reads a value back to the host, and a captured step follows the decay's
 warm-up without being captured again. Batch-norm statistics are copied, not averaged: they describe the raw generator's
 activations, and the average network sees nearly the same ones.
@@ -39,9 +39,13 @@ class GeneratorEMA:
         """Fold the generator into the average after optimiser step number `step`."""
         averaged, current = self._pairs["parameters"]
         step = torch.as_tensor(step, device=averaged[0].device if averaged else None)
-        # One weight tensor per parameter: the Tensor[] overload reads nothing back to the host.
-        # lerp with weight 1 is exactly the new weights (b - (b - a) * 0).
-        torch._foreach_lerp_(averaged, current, [self.weight_at(step)] * len(averaged))
+        # a * (1 - w) + b * w, each a foreach kernel over every parameter with the weight as a
+        # device scalar: nothing is read back to the host, and a weight of 1 gives exactly the
+        # new weights. (_foreach_lerp_ takes a device weight only as a list of tensors shaped
+        # like the parameters, and with scalars falls back to a kernel per parameter.)
+        weight = self.weight_at(step)
+        torch._foreach_mul_(averaged, 1.0 - weight)
+        torch._foreach_add_(averaged, torch._foreach_mul(current, weight))
         averaged_buffers, current_buffers = self._pairs["buffers"]
         if averaged_buffers:
             torch._foreach_copy_(averaged_buffers, current_buffers)

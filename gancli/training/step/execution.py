@@ -50,7 +50,7 @@ class Execution:
     cuda_graphs: bool
     compile: bool
     notices: tuple[str, ...] = field(default=())
-    tf32: bool = False
+    tf32: bool = False  # fp32 matmuls and convolutions on TF32 tensor cores (CUDA), in the step and beside it
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
@@ -61,7 +61,7 @@ class Execution:
         parts = ["cuda graph" if self.cuda_graphs else "eager"]
         if self.compile:
             parts.append("compiled")
-        parts.append(self.precision + (" (tf32)" if self.tf32 else ""))
+        parts.append(self.precision + (" (tf32)" if self.tf32 and self.precision == "fp32" else ""))
         if self.precision == "fp16":
             parts.append("grad scaler")
         parts.append("channels-last" if self.channels_last else "contiguous")
@@ -140,7 +140,9 @@ def resolve_execution(options: ExecutionOptions, device: torch.device, data_para
         cuda_graphs=graphs,
         compile=compile,
         notices=tuple(notices),
-        tf32=cuda and precision == "fp32" and options.tf32,
+        # Not only for an fp32 step: what runs in fp32 beside a bf16 or fp16 one (FID's Inception
+        # network) uses TF32 too, unless --no-tf32.
+        tf32=cuda and options.tf32,
     )
 
 

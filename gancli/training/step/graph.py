@@ -22,6 +22,7 @@ than the capture's echo of it, puts the stream back, and runs eagerly from then 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Callable, Sequence
 
 import torch
@@ -123,7 +124,9 @@ class GraphedStep:
         return self.static_stats
 
     def _warm_up(self, feed: Feed) -> torch.Tensor:
-        with self.cuda.on_device():
+        with self.cuda.on_device(), warnings.catch_warnings():
+            # Capturable Adam warns that it runs uncaptured: these steps are meant to.
+            warnings.filterwarnings("ignore", message=".*capturable=True.*")
             side = self.cuda.new_stream()
             side.wait_stream(self.cuda.current_stream())
             with self.cuda.use_stream(side):
