@@ -509,6 +509,51 @@ def capture_fallback(device: torch.device, quick: bool) -> tuple[bool | None, st
     return ok, f"{notices[0] if notices else 'no notice'}; trains on eagerly: {moved}, on the default stream: {on_default}"
 
 
+def pinned_feed(device: torch.device, quick: bool) -> tuple[bool | None, str]:
+    if device.type != "cuda":
+        return None, "pinned host memory needs CUDA"
+    from gancli.training.step.batches import StreamedBatches
+
+    pixels = torch.randint(0, 256, (64, 3, 16, 16), dtype=torch.uint8)
+    batches = StreamedBatches(pixels, 8, seed=0, device=device, workers=0, labels=torch.arange(64) % 10)
+    one, two = batches.take(1), batches.take(2)  # one D step, and two: their batches joined on the host
+    pinned = [t.is_pinned() for t in (*one, *two)]
+    return all(pinned), f"feeds of one and of two batches pinned (pixels, labels): {pinned}"
+
+
+def capturable_warnings(device: torch.device, quick: bool) -> tuple[bool | None, str]:
+    if device.type != "cuda":
+        return None, "capturable Adam runs only where the step is captured (CUDA)"
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loop = make_loop(resolve_execution(ExecutionOptions(), device), ImageShape(3, 16, 16), 8, model=TINY_MODEL)
+        for _ in range(WARMUP_STEPS + 3):
+            loop()
+        torch.cuda.synchronize(device)
+    said = [str(w.message).splitlines()[0] for w in caught if "capturable" in str(w.message)]
+    return not said, f"{len(said)} warning(s) about capturable=True over warm-up, capture and 2 replays" \
+        + (f": {said[0]}" if said else "")
+
+
+def ema_kernels(device: torch.device, quick: bool) -> tuple[bool | None, str]:
+    if device.type != "cuda":
+        return None, "counts CUDA kernels"
+    from torch.profiler import ProfilerActivity, profile
+
+    loop = make_loop(resolve_execution(ExecutionOptions(cuda_graphs=False), device), ImageShape(3, 32, 32), 8)
+    loop()
+    ema, step = loop.ema, torch.tensor(5, device=device)
+    parameters = len(list(ema.module.parameters()))
+    torch.cuda.synchronize(device)
+    with profile(activities=[ProfilerActivity.CUDA]) as profiler:
+        ema.update(step)
+        torch.cuda.synchronize(device)
+    kernels = sum(1 for e in profiler.events() if e.device_type == torch.autograd.DeviceType.CUDA)
+    return kernels <= 12, f"one EMA update: {kernels} CUDA kernels for {parameters} parameters (<= 12)"
+
+
 def bench_against_wall(device: torch.device, quick: bool) -> tuple[bool | None, str]:
     if device.type != "cuda":
         return None, "CUDA events need CUDA"
@@ -622,6 +667,7 @@ def main() -> int:
     checks.run("CPU checkpoint into graph mode", lambda: cpu_checkpoint_into_graphs(device, quick))
     checks.run("streamed data", lambda: streamed(device, quick))
     checks.run("streamed data, two D steps", lambda: streamed(device, quick, d_steps=2))
+    checks.run("streamed feeds pinned", lambda: pinned_feed(device, quick))
     checks.run("second GPU", lambda: streamed(device, quick, index=1))
     checks.run("sync_bn with a penalty refused", lambda: sync_bn_refuses_penalties(device, quick))
     checks.run("DDP over NCCL", lambda: data_parallel(device, quick, sync_bn=False))
@@ -630,6 +676,8 @@ def main() -> int:
                lambda: data_parallel(device, quick, sync_bn=True, conditional=True))
     checks.run("evaluation on the device", lambda: evaluation(device, quick))
     checks.run("capture failure", lambda: capture_fallback(device, quick))
+    checks.run("no capturable warnings", lambda: capturable_warnings(device, quick))
+    checks.run("EMA kernels", lambda: ema_kernels(device, quick))
     checks.run("bench timing", lambda: bench_against_wall(device, quick))
 
     rows = bench_rows(device, quick, checks)
