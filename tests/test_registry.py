@@ -34,6 +34,12 @@ def test_an_unknown_name_lists_the_available_ones():
         reg.get("stylegan")
 
 
+def test_a_misspelt_name_suggests_the_closest():
+    reg = registry(plugin("dcgan", "gancli.architectures.dcgan:dcgan"), plugin("sngan", "gancli.architectures.dcgan:dcgan"))
+    with pytest.raises(RegistryError, match=r"unknown architecture 'dcgn'; did you mean dcgan\? available: dcgan, sngan"):
+        reg.get("dcgn")
+
+
 def test_a_plugin_that_fails_to_import_names_its_package_and_spares_the_others():
     reg = registry(plugin("dcgan", "gancli.architectures.dcgan:dcgan"),
                    plugin("broken", "gancli_no_such_module:arch", package="broken-gans", version="2.0"))

@@ -66,7 +66,7 @@ def test_resume_from_the_cli_allows_more_steps_and_a_new_lr_and_says_so(tmp_path
     result = cli_train("--resume", out, "--steps", 4, "--lr", 0.001)
     assert result.exit_code == 0, result.output
     assert f"Resuming {out} at step 2" in result.output
-    assert "steps 2 -> 4" in result.output and "lr None -> 0.001" in result.output
+    assert "steps 2 -> 4" in result.output and "lr (the architecture's) -> 0.001" in result.output
     assert read_info(out / "checkpoints" / "last.safetensors").step == 4
     assert yaml.safe_load((out / "config.yaml").read_text())["steps"] == 4
     result = cli_train("--resume", out, "--arch", "dcgan", "--split", "train")

@@ -10,7 +10,7 @@ from torch import nn
 
 from gancli.architectures import ArchConfig, Architecture, architectures, build_networks
 from gancli.checkpoints.format import CheckpointInfo, StoredFile, load_into
-from gancli.core.registry import BUILTIN_PACKAGE, DISABLE_ENV, normalize_package, plugins_disabled
+from gancli.core.registry import DISABLE_ENV, normalize_package, package_disabled
 from gancli.errors import CheckpointError, ConfigError, RegistryError
 
 EMA_NETWORK = "generator_ema"
@@ -46,9 +46,9 @@ def architecture_for(info: CheckpointInfo, path: Path) -> Architecture:
         if any(p.name == info.arch and normalize_package(p.package) == normalize_package(info.arch_package)
                for p in architectures.plugins()):
             raise  # installed but broken: the registry's message names the package and the error
-    if plugins_disabled() and normalize_package(info.arch_package) != BUILTIN_PACKAGE:
+    if package_disabled(info.arch_package):
         raise CheckpointError(f"{made_by}, but plugins are disabled (--no-plugins or {DISABLE_ENV})")
-    raise CheckpointError(f"{made_by}, which is not installed: pip install {info.arch_package}")
+    raise CheckpointError(f"{made_by}, which is not installed: pip install {info.arch_package}=={info.arch_version}")
 
 
 def check_shapes(stored: StoredFile, generator: nn.Module, network: str) -> None:

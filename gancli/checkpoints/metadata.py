@@ -43,6 +43,15 @@ class CheckpointInfo:
     classes: tuple[str, ...] = ()    # a class-conditional generator's classes, label 0 first
     precision: str = ""              # what the step trained in (`precision: auto` resolved); "" in older files
     kernels: str = ""                # the machine's kernels, as training.execution.kernels_of says them
+    dataset_package: str = ""        # the package of the dataset's entry; "" in older files and for folders
+
+    @property
+    def dataset_entry(self) -> str:
+        """The dataset as the registry finds this run's own: `package:name` when it came from a
+        registry entry, so another package's dataset of the same name never stands in for it."""
+        if not self.dataset_package:
+            return self.dataset  # a folder, or a file from before packages were recorded
+        return f"{self.dataset_package}:{self.dataset.rpartition(':')[2]}"
 
     @property
     def conditional(self) -> bool:
@@ -72,6 +81,8 @@ class CheckpointInfo:
             values["checkpoint_id"] = self.checkpoint_id
         if self.run_id:
             values["run_id"] = self.run_id
+        if self.dataset_package:
+            values["dataset_package"] = self.dataset_package
         if self.classes:
             values["classes"] = json.dumps(list(self.classes))
         if self.precision:
@@ -137,4 +148,5 @@ class CheckpointInfo:
             classes=tuple(classes),
             precision=metadata.get(PREFIX + "precision", ""),
             kernels=metadata.get(PREFIX + "kernels", ""),
+            dataset_package=metadata.get(PREFIX + "dataset_package", ""),
         )

@@ -14,6 +14,7 @@ import typer
 
 from gancli.cli.datasets import DataRootOpt, show_datasets
 from gancli.cli.options import JsonOpt
+from gancli.core.registry import REQUIRE_ENV
 
 KINDS = {"architectures": "architecture", "datasets": "dataset", "losses": "loss", "loggers": "logger"}
 
@@ -21,7 +22,7 @@ KINDS = {"architectures": "architecture", "datasets": "dataset", "losses": "loss
 def list_plugins(
     name: Annotated[Optional[str], typer.Argument(help="Describe the entries of this name (or package:name).",
                                                   show_default=False)] = None,
-    check: Annotated[bool, typer.Option("--check", help="Load every entry and report the broken ones.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Load every entry and report the broken ones; exit 1 if any is broken (or a package GANCLI_REQUIRE_PLUGINS names is missing).")] = False,
     as_json: JsonOpt = False,
     datasets_only: Annotated[bool, typer.Option("--datasets", help="Show datasets only, with shapes, splits and local files (as `gancli datasets`).")] = False,
     data_root: DataRootOpt = None,
@@ -33,7 +34,10 @@ def list_plugins(
         show_datasets(data_root, as_json)
         return
     if as_json:
-        typer.echo(json.dumps(with_names(catalog(name), entries()), indent=2))
+        loaded = with_names(catalog(name), entries())
+        typer.echo(json.dumps(loaded, indent=2))
+        if check and (broken_rows(loaded) or missing_required(loaded)):
+            raise typer.Exit(1)
         return
     if name is not None:
         described = catalog(name)
@@ -49,9 +53,27 @@ def list_plugins(
         typer.echo(kind)
         for row in rows:
             typer.echo(line(row))
-    broken = [row for rows in status.values() for row in rows if row.get("status") == "broken"]
-    typer.echo((f"\n{len(broken)} broken (shown above)" if broken else "\nevery entry loads") if check else
-               "\ngancli list NAME describes an entry; gancli list --check loads each and reports the broken ones")
+    if not check:
+        typer.echo("\ngancli list NAME describes an entry; gancli list --check loads each and reports the broken ones")
+        return
+    broken, missing = broken_rows(status), missing_required(status)
+    for package in missing:
+        typer.echo(f"required by {REQUIRE_ENV} but not installed: {package}")
+    typer.echo(f"\n{len(broken)} broken (shown above)" if broken else "\nevery entry loads")
+    if broken or missing:
+        raise typer.Exit(1)  # a CI gate: a broken or missing plugin fails the job
+
+
+def broken_rows(status: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [row for rows in status.values() for row in rows if row.get("status") == "broken"]
+
+
+def missing_required(status: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The packages GANCLI_REQUIRE_PLUGINS names that register nothing here."""
+    from gancli.core.registry import normalize_package, required_packages
+
+    present = {normalize_package(row["package"]) for rows in status.values() for row in rows}
+    return [package for package in required_packages() if package not in present]
 
 
 def with_names(loaded: dict[str, list[dict[str, Any]]], listed: dict[str, list[dict[str, Any]]]) -> dict:

@@ -6,11 +6,14 @@ reads package metadata; a plugin's module is imported the first time its name is
 broken plugin never stops the others (or gancli itself) from working.
 
 `GANCLI_DISABLE_PLUGINS=1` (or `gancli --no-plugins`, through `builtins_only()`) keeps only the
-entry points that gancli itself ships.
+entry points that gancli itself ships; `GANCLI_DISABLE_PLUGINS=pkg1,pkg2` leaves out those
+packages only. `GANCLI_REQUIRE_PLUGINS=pkg1,pkg2` names packages whose every entry must load:
+`gancli list --check` fails when one is missing or broken, so a CI job can insist on them.
 """
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import os
 import re
@@ -24,6 +27,8 @@ from gancli.errors import RegistryError
 
 BUILTIN_PACKAGE = "gancli"
 DISABLE_ENV = "GANCLI_DISABLE_PLUGINS"
+REQUIRE_ENV = "GANCLI_REQUIRE_PLUGINS"
+ALL = ("1", "true", "yes", "all")
 
 T = TypeVar("T")
 
@@ -49,9 +54,27 @@ class Plugin:
 _builtins_only: ContextVar[bool] = ContextVar("gancli_builtins_only", default=False)
 
 
+def _packages_in(variable: str) -> set[str]:
+    return {normalize_package(name) for name in os.environ.get(variable, "").split(",") if name.strip()}
+
+
 def plugins_disabled() -> bool:
-    from_env = os.environ.get(DISABLE_ENV, "").strip().lower() not in ("", "0", "false", "no")
-    return from_env or _builtins_only.get()
+    """True when every plugin is off: `--no-plugins`, or GANCLI_DISABLE_PLUGINS=1."""
+    return os.environ.get(DISABLE_ENV, "").strip().lower() in ALL or _builtins_only.get()
+
+
+def package_disabled(package: str) -> bool:
+    """True when `package`'s entries are left out: every plugin is off, or it is named in
+    GANCLI_DISABLE_PLUGINS. gancli's own entries are never left out."""
+    name = normalize_package(package)
+    if name == BUILTIN_PACKAGE:
+        return False
+    return plugins_disabled() or name in _packages_in(DISABLE_ENV)
+
+
+def required_packages() -> list[str]:
+    """The packages GANCLI_REQUIRE_PLUGINS names, whose every entry must load."""
+    return sorted(_packages_in(REQUIRE_ENV))
 
 
 @contextmanager
@@ -110,9 +133,7 @@ class Registry(Generic[T]):
     def plugins(self) -> list[Plugin]:
         if self._plugins is None:
             self._plugins = discover(self.group)
-        if plugins_disabled():
-            return [p for p in self._plugins if p.builtin]
-        return list(self._plugins)
+        return [p for p in self._plugins if not package_disabled(p.package)]
 
     def names(self, pattern: str = "*") -> list[str]:
         """Registered names, sorted; `pattern` may use shell wildcards (`dc*`)."""
@@ -131,7 +152,10 @@ class Registry(Generic[T]):
                    and (not package or normalize_package(p.package) == normalize_package(package))]
         if not matches:
             available = ", ".join(self.names()) or "none"
-            raise RegistryError(f"unknown {self.kind} '{name}'; available: {available}")
+            close = difflib.get_close_matches(short, self.names(), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise RegistryError(f"unknown {self.kind} '{name}'{hint} available: {available}"
+                                if hint else f"unknown {self.kind} '{name}'; available: {available}")
         for wanted in (prefer_package, BUILTIN_PACKAGE):
             chosen = [p for p in matches if wanted and normalize_package(p.package) == normalize_package(wanted)]
             if len(matches) > 1 and len(chosen) == 1:
@@ -149,15 +173,16 @@ class Registry(Generic[T]):
 
     def load(self, plugin: Plugin) -> T:
         if plugin not in self._loaded:
+            what = f"{self.kind} '{plugin.name}' from package {plugin.package} {plugin.version}"
             try:
                 obj = plugin.entry_point.load()
             except Exception as err:  # a plugin's import may fail in any way at all
-                raise RegistryError(
-                    f"{self.kind} '{plugin.name}' from package {plugin.package} {plugin.version} "
-                    f"failed to load: {type(err).__name__}: {err}"
-                ) from err
+                raise RegistryError(f"{what} failed to load: {type(err).__name__}: {err}") from err
             if isinstance(obj, type) and issubclass(obj, self.expected):
-                obj = obj()
+                try:
+                    obj = obj()
+                except Exception as err:  # so may its constructor
+                    raise RegistryError(f"{what} failed to construct: {type(err).__name__}: {err}") from err
             if not isinstance(obj, self.expected):
                 raise RegistryError(
                     f"{self.kind} '{plugin.name}' from package {plugin.package} is a "

@@ -4,11 +4,11 @@ registry that finds built-ins and plugins alike under `gancli.loggers`."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
-from gancli.core.registry import Registry
+from gancli.core.registry import Plugin, Registry
 from gancli.errors import RegistryError
 from gancli.loggers.base import Logger
 
@@ -17,37 +17,59 @@ ALWAYS = ("jsonl",)
 
 
 class Loggers:
-    """Every logger of one run, called together; the ones asked for plus those always on."""
+    """Every logger of one run, called together; the ones asked for plus those always on.
 
-    def __init__(self, names: Iterable[str] = ()):
+    A plugin's logger that raises is let go with one line naming it, and the run goes on
+    without it: a dashboard that fails must not cost a run. gancli's own loggers raise, so a
+    full disk under metrics.jsonl stops the run as any failed write does.
+    """
+
+    def __init__(self, names: Iterable[str] = (), notify: Callable[[str], None] | None = None):
         self.opened = False
-        self.members: list[Logger] = []
+        self.notify = notify or (lambda text: None)
+        self.members: list[tuple[Plugin, Logger]] = []
         for name in dict.fromkeys([*ALWAYS, *names]):
-            logger_class = loggers.get(name)
+            plugin = loggers.find(name)
+            logger_class = loggers.load(plugin)
             if not (isinstance(logger_class, type) and issubclass(logger_class, Logger)):
                 raise RegistryError(f"logger '{name}' is not a Logger subclass")
-            self.members.append(logger_class())
+            try:
+                self.members.append((plugin, logger_class()))
+            except Exception as err:
+                if plugin.builtin:
+                    raise
+                self._let_go(plugin, "start", err)
+
+    def _call(self, what: str, call: Callable[[Logger], None]) -> None:
+        for plugin, member in list(self.members):
+            try:
+                call(member)
+            except Exception as err:
+                if plugin.builtin:
+                    raise
+                self.members = [(p, m) for p, m in self.members if m is not member]
+                self._let_go(plugin, what, err)
+
+    def _let_go(self, plugin: Plugin, what: str, err: Exception) -> None:
+        self.notify(f"logger {plugin.qualified_name} {plugin.version} failed to {what} "
+                    f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); the run goes on without it")
 
     def open(self, run_dir: Path, config: dict[str, Any], first_step: int = 0) -> "Loggers":
-        for member in self.members:
-            member.open(run_dir, config, first_step)
+        self._call("open", lambda member: member.open(run_dir, config, first_step))
         self.opened = True
         return self
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
-        for member in self.members:
-            member.scalars(step, values)
+        self._call("log scalars", lambda member: member.scalars(step, values))
 
     def image(self, step: int, name: str, grid: torch.Tensor) -> None:
-        for member in self.members:
-            member.image(step, name, grid)
+        self._call("log an image", lambda member: member.image(step, name, grid))
 
     def close(self) -> None:
         """Close every member once, however many times a run ends; `open` may start them again."""
         if self.opened:
             self.opened = False
-            for member in self.members:
-                member.close()
+            self._call("close", lambda member: member.close())
 
 
 __all__ = ["ALWAYS", "Logger", "Loggers", "loggers"]

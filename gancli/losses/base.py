@@ -50,10 +50,16 @@ class GANLoss:
     on the fakes, so D's activations for both batches are never held at once (benchmarks/README.md
     measures the memory this saves). A loss that couples the two, a relativistic one for example,
     implements `discriminator` alone.
+
+    A relativistic loss (RaGAN) rates fakes against reals in the generator's objective too: with
+    `relativistic = True` the step calls `generator(fake_logits, real_logits)`, the real logits
+    those of the step's last real batch under the discriminator as it is after its update,
+    without gradients (they do not depend on the generator).
     """
 
     description: str = ""
     separable: bool = False
+    relativistic: bool = False
 
     def __init__(self, smooth: float = 0.1):
         if not 0.0 <= smooth < 1.0:
@@ -71,7 +77,8 @@ class GANLoss:
     def discriminator_fake(self, fake_logits: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def generator(self, fake_logits: torch.Tensor) -> torch.Tensor:
+    def generator(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """The generator's objective; `real_logits` are given when the loss is `relativistic`."""
         raise NotImplementedError
 
     def penalties(self) -> list[Penalty]:

@@ -65,6 +65,10 @@ def check_images(dataset: DatasetSource, images: Images, where: str) -> None:
         expect(labels is not None and labels.dim() == 1 and labels.shape[0] == len(images)
                and not labels.is_floating_point(),
                f"a labelled dataset gives one integer label per image ({where})")
+        count = len(images.classes or dataset.class_names) or int(labels.max()) + 1
+        low, high = int(labels.min()), int(labels.max())
+        expect(0 <= low and high < count,
+               f"labels must lie in 0..{count - 1} for the {count} classes; got {low}..{high} ({where})")
 
 
 def check_dataset(name: str, *, root: Path | None = None, splits: Iterable[str] | None = None,

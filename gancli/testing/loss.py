@@ -37,12 +37,17 @@ def _objectives(loss: GANLoss, real: torch.Tensor, fake: torch.Tensor, where: st
     expect(bool(torch.isfinite(grad_real).all() and torch.isfinite(grad_fake).all()),
            f"the discriminator's loss has non-finite gradients on {where} logits")
     fake_g = fake.detach().clone().requires_grad_(True)
-    loss_g = loss.generator(fake_g)
+    loss_g = generator_objective(loss, fake_g, real.detach())
     _finite(loss_g, f"the generator's loss on {where} logits")
     (grad_g,) = torch.autograd.grad(loss_g, fake_g)
     expect(bool(torch.isfinite(grad_g).all()), f"the generator's loss has non-finite gradients on {where} logits")
     _finite(loss.mean_output(real.detach()), f"mean_output on {where} logits")
     return loss_d.detach()
+
+
+def generator_objective(loss: GANLoss, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """The generator's loss as the training step calls it: with the real logits when relativistic."""
+    return loss.generator(fake, real) if loss.relativistic else loss.generator(fake)
 
 
 def descend(objective, scores: list[torch.Tensor], steps: int = 20, rate: float = 0.1) -> None:
@@ -82,7 +87,7 @@ def check_loss(name: str, smooth: float = 0.1) -> None:
     expect(separated > 0, "minimising the discriminator's loss must rate real images above fakes "
                           f"(mean_output real - fake = {separated:.3g})")
     before = float(loss.mean_output(fake.detach()))
-    descend(lambda: loss.generator(fake), [fake])
+    descend(lambda: generator_objective(loss, fake, real.detach()), [fake])
     expect(float(loss.mean_output(fake.detach())) > before,
            "minimising the generator's loss must raise the discriminator's rating of fakes")
 

@@ -46,6 +46,8 @@ class RunData:
     shape: ImageShape
     count: int
     classes: tuple[str, ...] = ()
+    name: str = ""       # the dataset as the registry finds it (a resumed run's own entry, package included)
+    package: str = ""    # the package of its entry; "" for a folder
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ class Run:
             arch_version=plugin.version, gancli_version=__version__, config=self.config.to_dict(),
             ema_decay=self.step.ema.decay if self.step.ema else None, checkpoint_id=checkpoint_id,
             run_id=self.run_id, classes=self.data.classes, precision=training.execution.precision,
-            kernels=self.kernels,
+            kernels=self.kernels, dataset_package=self.data.package,
         )
 
     def write_checkpoint(self) -> None:

@@ -27,6 +27,14 @@ from gancli.training.run.folder import RunFolder
 FIXED_KEYS = ("arch", "data", "split", "image_size", "channels", "conditional", "batch_size", "augment")
 #: Hyperparameters a resume may change: the optimiser's, not the networks' shapes.
 MUTABLE_HPARAMS = ("lr_g", "lr_d")
+#: What a key left unset means, as a resume that changes it says.
+UNSET = {"steps": "by epochs", "lr": "the architecture's", "loss": "the architecture's",
+         "d_steps": "the architecture's", "cuda_graphs": "on for CUDA", "inception": "found or downloaded"}
+
+
+def shown(key: str, value: Any) -> str:
+    """A config value in a "Changed on resume" line: what unset means rather than None."""
+    return f"({UNSET.get(key, 'unset')})" if value is None else repr(value)
 
 
 @dataclass
@@ -89,18 +97,34 @@ def resume_dir(resume: str | None, out: Path | None) -> Path | None:
     return Path(resume)
 
 
-def run_architecture(name: str, info: CheckpointInfo) -> str:
-    """The name to find a resumed run's architecture by: `name` qualified with the package that
-    made the checkpoint when it names that entry, so another package's entry of the same name,
-    installed since, changes nothing."""
-    package, _, short = name.rpartition(":")
-    if short == info.arch and (not package or normalize_package(package) == normalize_package(info.arch_package)):
-        return f"{info.arch_package}:{info.arch}"
+def own_entry(name: str, made: str, package: str) -> str:
+    """`name` qualified with `package` when it names the entry `made` of that package (bare, or
+    as `package:made`), so another package's entry of the same name, installed since, changes
+    nothing; any other name as it is."""
+    given_package, _, short = name.rpartition(":")
+    if package and short == made and (not given_package or normalize_package(given_package) == normalize_package(package)):
+        return f"{package}:{made}"
     return name
+
+
+def run_architecture(name: str, info: CheckpointInfo) -> str:
+    """The name to find a resumed run's architecture by."""
+    return own_entry(name, info.arch, info.arch_package)
+
+
+def run_dataset(data: str, info: CheckpointInfo) -> str:
+    """The name to find a resumed run's dataset by; a folder stays as it is."""
+    if data.startswith("folder:") or not info.dataset_package:
+        return data
+    return own_entry(data, info.dataset.rpartition(":")[2], info.dataset_package)
 
 
 def same_architecture(name: str, info: CheckpointInfo) -> bool:
     return run_architecture(name, info) == f"{info.arch_package}:{info.arch}"
+
+
+def same_dataset(data: str, info: CheckpointInfo) -> bool:
+    return bool(info.dataset_package) and run_dataset(data, info) == info.dataset_entry
 
 
 def check_compatible(point: ResumePoint, config: TrainConfig, hparams: dict[str, Any],
@@ -112,7 +136,8 @@ def check_compatible(point: ResumePoint, config: TrainConfig, hparams: dict[str,
     new = config.to_dict()
     where = f"cannot resume {point.run_dir}"
     for key in FIXED_KEYS:
-        if key == "arch" and same_architecture(new[key], point.info):
+        if key == "arch" and same_architecture(new[key], point.info) or \
+                key == "data" and same_dataset(new[key], point.info):
             continue  # `name` and `package:name` of the entry that made the run are one
         if old.get(key) != new[key]:
             raise ConfigError(f"{where}: {key} was {old.get(key)!r}, now {new[key]!r}; "
@@ -122,7 +147,7 @@ def check_compatible(point: ResumePoint, config: TrainConfig, hparams: dict[str,
         if key not in MUTABLE_HPARAMS and recorded.get(key) != value:
             raise ConfigError(f"{where}: model.{key} was {recorded.get(key)!r}, now {value!r}; "
                               f"start a new run (another --out) to change it")
-    changes = [f"{key} {old.get(key)!r} -> {new[key]!r}" for key in new  # keys newer than the run stay quiet
+    changes = [f"{key} {shown(key, old.get(key))} -> {shown(key, new[key])}" for key in new  # newer keys stay quiet
                if key not in FIXED_KEYS + ("model", "out") and key in point.config and old.get(key) != new[key]]
     changes += [f"model.{key} {saved_hparams.get(key)!r} -> {hparams[key]!r}" for key in MUTABLE_HPARAMS
                 if key in hparams and saved_hparams.get(key) != hparams[key]]

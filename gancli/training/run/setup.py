@@ -16,18 +16,19 @@ from typing import TYPE_CHECKING
 import torch
 
 from gancli.checkpoints.format import CheckpointInfo
+from gancli.checkpoints.generator import architecture_for
 from gancli.config import TrainConfig
 from gancli.core.device import resolve_device
 from gancli.core.shapes import ImageShape
 from gancli.datasets import Images, datasets
-from gancli.datasets.loading import load_images, parse_data, resolve_split
+from gancli.datasets.loading import load_images, parse_data, resolve_split, unlabelled_hint
 from gancli.errors import ConfigError
 from gancli.loggers import Loggers
 from gancli.training.reporting import Reporter
 from gancli.training.run.folder import RunFolder, default_run_dir
 from gancli.training.run.lock import RunLock
 from gancli.training.run.parts import Run, RunData, sample_grid
-from gancli.training.run.resume import ResumePoint, check_compatible, find_resume_point, run_architecture
+from gancli.training.run.resume import ResumePoint, check_compatible, find_resume_point, run_architecture, run_dataset
 from gancli.training.step.assembly import arch_config_for, assemble_step, check_shape, resolve_model
 from gancli.training.step.batches import make_batches
 from gancli.training.step.distributed import World
@@ -70,17 +71,25 @@ def _build(run: Run, resume: ResumePoint | None, overwrite: bool, feature_extrac
     config, world, notify = run.config, run.world, run.reporter.notify
     seed_everything(config.seed)
     # A resumed run's architecture is the one its checkpoint names, package included.
-    model = resolve_model(config, config.arch if resume is None else run_architecture(config.arch, resume.info))
+    arch = config.arch if resume is None else run_architecture(config.arch, resume.info)
+    if resume is not None and arch == f"{resume.info.arch_package}:{resume.info.arch}":
+        architecture_for(resume.info, resume.checkpoint)  # not installed: says which package and version
+    model = resolve_model(config, arch)
     # Before any data is read: a resume that changes what defines the run stops here.
     changes = [] if resume is None else check_compatible(
         resume, config, model.hparams(),
         model.architecture.config_dict(arch_config_for(model.architecture, resume.config)))
-    run.loggers = Loggers(config.loggers)  # an unknown logger stops the run before it starts
+    run.loggers = Loggers(config.loggers, notify)  # an unknown logger stops the run before it starts
     if config.image_size is not None:
         check_shape(model, ImageShape(config.channels or 3, config.image_size, config.image_size))
+    # A resumed run's dataset too: its own entry, whatever else registers the name since.
+    data = config.data if resume is None else run_dataset(config.data, resume.info)
     images = world.main_first(lambda: load_images(  # rank 0 first: one download
-        config.data, config.split, config.data_root, config.download, config.image_size, config.channels, notify))
-    run.data = RunData(images.shape, images.pixels.shape[0], _classes_of(config, images))
+        data, config.split, config.data_root, config.download, config.image_size, config.channels, notify))
+    name, _ = parse_data(data, config.data_root)
+    # A registry entry's package is recorded; a folder or a pack file is found by its path.
+    package = datasets.find(name).package if name == data and name != "folder" else ""
+    run.data = RunData(images.shape, images.pixels.shape[0], _classes_of(config, images), data, package)
     labels = images.labels if run.data.classes else None
     run.step = assemble_step(
         config, model, images.shape,
@@ -106,7 +115,7 @@ def _classes_of(config: TrainConfig, images: Images) -> tuple[str, ...]:
         return ()
     folder = parse_data(config.data, None)[0] == "folder"
     if images.labels is None or not images.classes:
-        hint = " (a folder is labelled when its images sit in one subfolder per class)" if folder else ""
+        hint = unlabelled_hint(config.data, config.data_root)  # names the images that took the labels away
         raise ConfigError(f"conditional: dataset {config.data} has no class labels{hint}")
     if len(images.classes) < 2:  # one class is nothing to condition on: train it unconditionally
         hint = " (a folder's classes are its subfolders)" if folder else ""
@@ -169,7 +178,7 @@ def _scorer(run: Run, images: Images, feature_extractor) -> RunScorer:
         raise ConfigError(f"eval_metrics: the classifier measures need class labels, and dataset "
                           f"{config.data} has none")
     best = recorded_best(run.folder.metrics_path) if run.folder.best_checkpoint.exists() else float("inf")
-    name, _ = parse_data(config.data, config.data_root)
+    name, _ = parse_data(run.data.name, config.data_root)
     split = resolve_split(datasets.get(name), name, config.split)
     return RunScorer(images, config.data, split, config.eval_num, bool(run.data.classes), extractor,
                      "classifier" in config.eval_metrics, best, notify=run.reporter.notify)

@@ -19,7 +19,7 @@ from gancli.architectures import ArchConfig, Architecture, architectures, build_
 from gancli.config import TrainConfig
 from gancli.core.registry import Plugin
 from gancli.core.shapes import ImageShape
-from gancli.errors import ConfigError
+from gancli.errors import ConfigError, RegistryError
 from gancli.losses import R1, GANLoss, make_loss
 from gancli.training.step.augment import DiffAugment
 from gancli.training.step.batches import Batches, RealBatch
@@ -48,6 +48,10 @@ class Model:
 
     def hparams(self) -> dict[str, Any]:
         return self.architecture.config_dict(self.arch_config)
+
+    def describe(self) -> str:
+        """The architecture as a plugin's failure names it: entry, package and version."""
+        return f"arch {self.plugin.qualified_name} {self.plugin.version}"
 
 
 def arch_config_for(architecture: Architecture, config: TrainConfig | dict[str, Any]) -> ArchConfig:
@@ -99,6 +103,41 @@ def check_shape(model: Model, shape: ImageShape, classes: int = 0) -> None:
         pass  # an architecture that cannot build on meta is checked when it is built for real
 
 
+def check_networks(model: Model, generator: nn.Module, discriminator: nn.Module, shape: ImageShape,
+                   classes: int = 0, count: int = 2) -> None:
+    """Run both networks once on `count` latents and refuse, in one line naming the plugin, a
+    generator that does not make `shape` images in [-1, 1] or a discriminator that does not
+    give one logit per image. In eval mode and without gradients, so no statistic, weight or
+    random stream the run depends on changes; both are left in train mode."""
+    device = next(iter(generator.parameters()), torch.empty(0)).device
+    latents = model.sample_latent(count, generator=torch.Generator().manual_seed(0)).to(device)
+    labels = (torch.arange(count, device=device) % classes,) if classes else ()
+    expected = (count, *shape.as_tuple())
+    try:
+        with torch.no_grad():
+            generator.eval(), discriminator.eval()
+            images = generator(latents, *labels)
+            if not isinstance(images, torch.Tensor) or tuple(images.shape) != expected:
+                made = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+                raise RegistryError(f"{model.describe()}: its generator made {made} from {count} latents, "
+                                    f"not {count} images of {shape} {expected}")
+            if not torch.isfinite(images).all() or images.abs().max() > 1 + 1e-3:
+                raise RegistryError(f"{model.describe()}: its generator's images are not in [-1, 1] "
+                                    f"(a generator ends in tanh; got {images.min():.3g} to {images.max():.3g})")
+            logits = discriminator(images, *labels)
+            if not isinstance(logits, torch.Tensor) or tuple(logits.shape) not in ((count,), (count, 1)):
+                made = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+                raise RegistryError(f"{model.describe()}: its discriminator gave {made} for {count} images, "
+                                    f"not one logit per image ({count},)")
+    except RegistryError:
+        raise
+    except Exception as err:  # a plugin's forward may fail in any way: name it, in one line
+        raise RegistryError(f"{model.describe()}: its networks fail on {count} {shape} images: "
+                            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from err
+    finally:
+        generator.train(), discriminator.train()
+
+
 @dataclass
 class Training:
     """What a run trains: the plain networks (for samples and checkpoints), their optimisers, and
@@ -137,9 +176,16 @@ def build_training(config: TrainConfig, model: Model, shape: ImageShape, executi
     device = execution.device
     configure_backends(execution)
     torch.manual_seed(config.seed)
-    generator, discriminator = build_networks(model.architecture, shape, model.arch_config, classes)
-    generator.to(device).train()
-    discriminator.to(device).train()
+    try:
+        generator, discriminator = build_networks(model.architecture, shape, model.arch_config, classes)
+    except ValueError:
+        raise
+    except Exception as err:  # a plugin's build may fail in any way: name it, in one line
+        raise RegistryError(f"{model.describe()} failed to build its networks for {shape} images: "
+                            f"{type(err).__name__}: {err}") from err
+    generator.to(device)
+    discriminator.to(device)
+    check_networks(model, generator, discriminator, shape, classes)
     if execution.channels_last:
         generator.to(memory_format=torch.channels_last)
         discriminator.to(memory_format=torch.channels_last)

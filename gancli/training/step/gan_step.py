@@ -75,9 +75,14 @@ class GANStep:
                 self.augment(real), self.augment(fake.detach()), labels)
             self._step(self.opt_d)
 
-        # (2) Update G: make D score the last fakes as real.
+        # (2) Update G: make D score the last fakes as real (against the reals, for a relativistic loss).
         fake_logits_for_g = labelled(self.own_discriminator, labels)(self.augment(fake))
-        loss_g = self.loss.generator(fake_logits_for_g)
+        if self.loss.relativistic:
+            with torch.no_grad():
+                real_logits_for_g = labelled(self.own_discriminator, labels)(self.augment(real))
+            loss_g = self.loss.generator(fake_logits_for_g, real_logits_for_g)
+        else:
+            loss_g = self.loss.generator(fake_logits_for_g)
         self.opt_g.zero_grad(set_to_none=True)
         self._backward(loss_g, inputs=self.generator_params)
         self._step(self.opt_g)

@@ -3,16 +3,14 @@
 import torch
 from gancli_extras.shapes import CLASSES, draw
 
-from gancli.config import TrainConfig
-from gancli.losses import losses
-from gancli.sampling import sample_grid
-from gancli.testing import check_dataset, check_loss
-from gancli.training import train
+from gancli.plugin import TrainConfig, check_dataset, check_loss, losses, sample_grid, train
 
 
-def test_the_loss_and_the_dataset_keep_gancli_contract():
-    check_loss("lsgan")
-    check_dataset("shapes", splits=["test"])
+def test_the_losses_and_the_dataset_keep_gancli_contract():
+    # By package:name: another package's `shapes` or `lsgan`, installed beside, never answers.
+    check_loss("gancli-extras:lsgan")
+    check_loss("gancli-extras:ragan")
+    check_dataset("gancli-extras:shapes", splits=["test"])
     assert losses.find("lsgan").package == "gancli-extras"
 
 
@@ -33,3 +31,12 @@ def test_dcgan_trains_on_shapes_with_the_least_squares_loss(tmp_path):
     result = train(config)
     assert result.steps == 3 and all(torch.isfinite(torch.tensor(v)) for v in result.metrics.values())
     assert sample_grid(result.last_checkpoint, tmp_path / "grid.png", n=9).exists()
+
+
+def test_dcgan_trains_with_the_relativistic_loss_which_rates_fakes_against_reals(tmp_path):
+    config = TrainConfig(arch="dcgan", data="gancli-extras:shapes", split="test", loss="gancli-extras:ragan", steps=3,
+                         batch_size=8, device="cpu", out=str(tmp_path / "run"), sample_every=0, log_every=1,
+                         model={"g_channels": 32, "d_channels": 8, "latent_dim": 8})
+    result = train(config)
+    assert result.steps == 3 and all(torch.isfinite(torch.tensor(v)) for v in result.metrics.values())
+    assert 0 < result.metrics["d_real"] < 1  # a probability: the sigmoid of the scores

@@ -25,7 +25,7 @@ def test_sngan_is_found_through_its_entry_point():
 
 
 def test_sngan_keeps_the_gancli_contract(tmp_path):
-    check_architecture("sngan", hparams=SMALL, workdir=tmp_path)
+    check_architecture("gancli-sngan:sngan", hparams=SMALL, workdir=tmp_path)
 
 
 def test_the_networks_follow_the_paper_at_32x32():
