@@ -11,41 +11,54 @@ The decoded tensor is cached in `<folder>/.gancli-cache/`, keyed by every file's
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from gancli.core.shapes import ImageShape
 from gancli.datasets.base import DataRequest, DatasetSource, Images
 from gancli.datasets.cache import CACHE_FOLDER, cached_decode, source_key
 from gancli.datasets.files import quiet
+from gancli.datasets.fitting import MAX_ASPECT, MAX_PIXELS, fit_picture, refusal
 from gancli.errors import GancliError
 
 DEFAULT_SIZE = 64
-MAX_PIXELS = 64 * 2**20   # a 64-megapixel photo decodes to 192 MiB of RGB; larger files are skipped
-MAX_ASPECT = 8            # a thinner image would be resized to many times the crop it gives
 
 
 def candidate_files(root: Path) -> list[Path]:
-    """Every regular file under `root`, sorted, skipping hidden files and folders."""
-    return sorted(p for p in root.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    """Every regular file under `root`, sorted, skipping hidden files and folders; links to files
+    count, links to folders are not followed (so a link loop is never walked), and a folder that
+    cannot be listed is passed over."""
+    found: list[Path] = []
+    folders = [root]
+    while folders:
+        try:
+            with os.scandir(folders.pop()) as entries:
+                listed = list(entries)
+        except OSError:
+            continue
+        for entry in listed:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(Path(entry.path))
+                elif entry.is_file():
+                    found.append(Path(entry.path))
+            except OSError:  # a link that loops
+                pass
+    return sorted(found)
 
 
 def read_square(path: Path, size: int) -> torch.Tensor:
     """One image as uint8 (3, size, size): shorter side resized to `size`, then centre cropped."""
     with Image.open(path) as image:  # reads the header only
-        width, height = image.size
-        if width * height > MAX_PIXELS or max(width, height) > MAX_ASPECT * min(width, height):
-            raise ValueError(f"{path}: {width}x{height} is too large or too thin to use")
-        image = image.convert("RGB")
-        scale = size / min(image.size)
-        width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
-        image = image.resize((width, height), Image.Resampling.BICUBIC, reducing_gap=3.0)
-        left, top = (width - size) // 2, (height - size) // 2
-        image = image.crop((left, top, left + size, top + size))
-        pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+        problem = refusal(*image.size)
+        if problem is not None:
+            raise ValueError(f"{path}: {problem}")
+        pixels = torch.frombuffer(bytearray(fit_picture(image, size).tobytes()), dtype=torch.uint8)
     return pixels.view(size, size, 3).permute(2, 0, 1)
 
 
@@ -73,15 +86,21 @@ class ImageDirectory(DatasetSource):
             try:
                 images.append(read_square(path, size))
                 kept.append(path)
-            except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            except Exception:  # each of Pillow's decoders fails in its own way on a damaged file
                 skipped += 1
         if skipped:
-            notify(f"folder {root}: skipped {skipped} file{'s' if skipped != 1 else ''} that are unreadable, "
-                   f"not images, or too large or thin (over {MAX_PIXELS // 2**20} megapixels or {MAX_ASPECT}:1)")
+            what = ("1 file that is unreadable, not an image," if skipped == 1
+                    else f"{skipped} files that are unreadable, not images,")
+            notify(f"folder {root}: skipped {what} or too large or thin (over {MAX_PIXELS // 2**20} megapixels "
+                   f"or {MAX_ASPECT}:1); gancli datasets check {root} lists them")
         if not images:
             raise GancliError(f"dataset 'folder': no readable images in {root} (searched recursively; "
                               f"{len(files)} file{'s' if len(files) != 1 else ''} found, none an image Pillow can read)")
-        return Images(torch.stack(images), *class_labels(root, kept))
+        labels, classes = class_labels(root, kept)
+        stray = [path for path in kept if path.parent == root]
+        if stray and len(stray) < len(kept):
+            notify(f"folder {root}: unlabelled, because {describe_stray(root, stray)}")
+        return Images(torch.stack(images), labels, classes)
 
 
 def class_labels(root: Path, files: list[Path]) -> tuple[torch.Tensor | None, tuple[str, ...] | None]:
@@ -93,6 +112,40 @@ def class_labels(root: Path, files: list[Path]) -> tuple[torch.Tensor | None, tu
     names = tuple(sorted(set(folders)))
     index = {name: label for label, name in enumerate(names)}
     return torch.tensor([index[folder] for folder in folders], dtype=torch.int64), names
+
+
+def top_level_images(root: Path) -> list[Path]:
+    """The files directly in `root` that Pillow recognises as images (from their headers): any
+    one of them makes the folder unlabelled."""
+    found = []
+    for path in candidate_files(root):
+        if path.parent != root:
+            continue
+        try:
+            with Image.open(path) as image:
+                if refusal(*image.size) is None:
+                    found.append(path)
+        except Exception:  # not an image: skipped by training, so it takes no labels away
+            pass
+    return found
+
+
+def describe_stray(root: Path, stray: list[Path]) -> str:
+    """Which images outside any class subfolder took the labels away, in words."""
+    names = ", ".join(path.name for path in stray[:3]) + (", ..." if len(stray) > 3 else "")
+    if len(stray) == 1:
+        return f"{names} sits in {root} itself, outside the class subfolders"
+    return f"{len(stray)} images sit in {root} itself, outside the class subfolders ({names})"
+
+
+def unlabelled_reason(root: Path) -> str:
+    """Why the folder `root` has no class labels: the images at its top, or no subfolders at all."""
+    stray = top_level_images(root) if root.is_dir() else []
+    subfolders = root.is_dir() and any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir())
+    if stray and subfolders:
+        them = "them" if len(stray) > 1 else "it"
+        return f"{describe_stray(root, stray)}; move {them} into one or delete {them}"
+    return "its images are not in class subfolders"
 
 
 folder = ImageDirectory()

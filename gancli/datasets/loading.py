@@ -11,6 +11,8 @@ import torch.nn.functional as F
 
 from gancli.core.files import user_cache_dir
 from gancli.datasets import DataRequest, DatasetSource, Images, datasets
+from gancli.datasets.folder import unlabelled_reason
+from gancli.datasets.pack import find_pack, is_pack_name
 from gancli.errors import ConfigError, GancliError
 
 DATA_ENV = "GANCLI_DATA"
@@ -74,12 +76,42 @@ def available_memory() -> int | None:
 
 
 def parse_data(data: str, data_root: str | None) -> tuple[str, Path | None]:
-    """`folder:PATH` names the folder dataset and its root in one value; other names pass through."""
+    """`folder:PATH` names the folder dataset and its root in one value, `NAME.safetensors` a pack
+    (as given, else in the data root); other names pass through.
+
+    A bare folder's path is refused with the value to use instead: a name is looked up among the
+    datasets, so a folder that happened to share a dataset's name could never change what a run
+    (or its resume, or `eval` of its checkpoints) reads.
+    """
     if data.startswith(FOLDER_PREFIX):
         return "folder", Path(data[len(FOLDER_PREFIX):]).expanduser()
     if data == "folder" and not data_root:
         raise ConfigError("data: the folder dataset needs a path: --data folder:PATH or --data-root PATH")
+    if is_pack_name(data):
+        return "pack", find_pack(data, Path(data_root).expanduser() if data_root else default_data_root())
+    if data not in datasets.names() and Path(data).expanduser().is_dir():
+        raise ConfigError(f"data: unknown dataset '{data}'; it is a folder, so give it as --data {FOLDER_PREFIX}{data}")
     return data, Path(data_root).expanduser() if data_root else None
+
+
+def folder_named(source: str) -> Path | None:
+    """The folder a command's PATH|NAME argument (`datasets check`, `datasets pack`) names:
+    `folder:PATH`, or a path to a folder (or to a link) that is no dataset's name; else None."""
+    path = Path(source.removeprefix(FOLDER_PREFIX)).expanduser()
+    if source.startswith(FOLDER_PREFIX):
+        return path
+    if is_pack_name(source) or source in datasets.names() or not (path.is_dir() or path.is_symlink()):
+        return None
+    return path
+
+
+def unlabelled_hint(data: str, data_root: str | None) -> str:
+    """Why dataset `data` has no class labels, where gancli can say: for a folder, the images
+    outside its class subfolders; empty for other datasets."""
+    name, root = parse_data(data, data_root)
+    if name != "folder" or root is None:
+        return ""
+    return f" (a folder is labelled when its images sit in one subfolder per class; {unlabelled_reason(root)})"
 
 
 def check_labels(images: Images, name: str, class_names: tuple[str, ...]) -> None:

@@ -123,12 +123,13 @@ def check_classes(generator_classes: tuple[str, ...], images: Images, dataset: s
 
 def generated_pixels(generator: nn.Module, sample_latent: Callable[..., torch.Tensor], num: int, seed: int,
                      device: torch.device | str, batch_size: int = 256,
-                     progress: Progress | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
+                     progress: Progress | None = None, labels: torch.Tensor | None = None,
+                     notify: Callable[[str], None] | None = None) -> torch.Tensor:
     """`num` uint8 images from `generator`, its latents drawn on the CPU from `seed`; a
     conditional generator makes image i of class `labels[i]`."""
     latents = sample_latent(num, generator=torch.Generator().manual_seed(seed))
     batches, done = [], 0
-    for batch in images_from_latents(generator, latents, device, batch_size, labels):
+    for batch in images_from_latents(generator, latents, device, batch_size, labels, notify):
         batches.append(batch)
         done += batch.shape[0]
         if progress is not None:
@@ -158,15 +159,17 @@ class Scorer:
     metrics: tuple[str, ...] = ("fid",)
     cache_folder: Path | None = None
     progress: Progress | None = None  # (stage, done, total) as the features are computed
+    notify: Callable[[str], None] | None = None  # hears when the batch halves for want of memory
     real: torch.Tensor = field(init=False)
     real_cached: bool = field(init=False)
 
     def __post_init__(self):
         self.real, self.real_cached = real_features(self.extractor, self.dataset, self.split, self.pixels,
-                                                    self.cache_folder, self._stage("real images' features"))
+                                                    self.cache_folder, self._stage("real images' features"),
+                                                    self.notify)
 
     def score(self, fake_pixels: torch.Tensor) -> dict[str, float]:
-        fake = self.extractor(fake_pixels, self._stage("generated images' features"))
+        fake = self.extractor(fake_pixels, self._stage("generated images' features"), self.notify)
         return score_features(self.real, fake, self.metrics)
 
     def _stage(self, stage: str) -> Callable[[int, int], None] | None:
@@ -185,7 +188,7 @@ def evaluate(checkpoint: Path, data: str | None = None, split: str | None = None
         raise ConfigError(f"--num must be at least 2, got {num}")
     target = resolve_device(device)
     model = load_generator(checkpoint, target)  # the EMA generator when there is one: what users sample
-    data = data or model.info.dataset
+    data = data or model.info.dataset_entry  # the run's own entry, whatever else registers the name
     images, split = real_images(data, split, model.info.image_shape, data_root)
     metrics = resolve_metrics(metrics, images.labels is not None, model.info.conditional, data)
     check_classes(model.classes, images, data)
@@ -198,10 +201,10 @@ def evaluate(checkpoint: Path, data: str | None = None, split: str | None = None
         if set(metrics) & set(CLASSIFIER_METRICS) else None
     requested = labels_like(images.labels, num, seed) if model.classes else None
     fake = generated_pixels(model.generator, model.sample_latent, num, seed, target, batch_size, progress,
-                            labels=requested)
+                            labels=requested, notify=notify)
     if features:
         pixels = images.pixels[:num_real] if num_real is not None else images.pixels
-        scorer = Scorer(extractor, data, split, pixels, features, cache_folder, progress)
+        scorer = Scorer(extractor, data, split, pixels, features, cache_folder, progress, notify)
         report.update(num_real=int(pixels.shape[0]), feature_network=extractor.key,
                       real_features_cached=scorer.real_cached, **scorer.score(fake))
     if judge is not None:

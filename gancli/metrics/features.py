@@ -18,6 +18,7 @@ from torch import nn
 
 from gancli.metrics.inception import FIDInceptionV3
 from gancli.metrics.weights import find_fid_weights, load_network
+from gancli.sampling.generate import BatchBackoff
 
 INCEPTION_SIZE = 299
 
@@ -42,17 +43,26 @@ class FeatureExtractor:
         return (x - 128) / 128
 
     @torch.no_grad()
-    def __call__(self, pixels: torch.Tensor, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    def __call__(self, pixels: torch.Tensor, progress: Callable[[int, int], None] | None = None,
+                 notify: Callable[[str], None] | None = None) -> torch.Tensor:
         """uint8 images (N, C, H, W) -> float32 features (N, D) on the CPU; `progress(done, total)`
-        hears of each batch."""
+        hears of each batch. When the device runs out of memory the batch halves (for later calls
+        too), said once through `notify`."""
         if pixels.dtype != torch.uint8:
             raise TypeError(f"features are computed from uint8 images, got {pixels.dtype}")
+        backoff = BatchBackoff(self.batch_size, "computing image features", self.device, notify)
+
+        def features(start: int, stop: int) -> torch.Tensor:
+            batch = pixels[start:stop]
+            return self.network(self.preprocess(batch)).reshape(batch.shape[0], -1).float().cpu()
+
         chunks, done = [], 0
-        for batch in pixels.split(self.batch_size):
-            chunks.append(self.network(self.preprocess(batch)).reshape(batch.shape[0], -1).float().cpu())
-            done += batch.shape[0]
+        for chunk in backoff.run(pixels.shape[0], features):
+            chunks.append(chunk)
+            done += chunk.shape[0]
             if progress is not None:
                 progress(done, pixels.shape[0])
+        self.batch_size = backoff.size
         return torch.cat(chunks)
 
 

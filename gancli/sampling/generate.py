@@ -1,10 +1,10 @@
 """Latents to images: the one function every generated image passes through, and sampling a
-checkpoint alone."""
+checkpoint alone; and the batch that halves when the device runs out of memory."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import torch
 from torch import nn
@@ -12,26 +12,71 @@ from torch import nn
 from gancli.checkpoints.generator import LoadedGenerator, load_generator
 from gancli.core.device import resolve_device
 from gancli.core.pixels import save_grid, to_uint8
+from gancli.errors import GancliError
+
+MIN_BATCH = 1  # the floor: an image that does not fit alone will not fit in any batch
+Result = TypeVar("Result")
+
+
+class BatchBackoff:
+    """The batch a job runs its device calls at: halved on each out-of-memory error of the device,
+    with one notice, down to `MIN_BATCH`; below that, one line naming the batch it tried."""
+
+    def __init__(self, batch_size: int, job: str, device: torch.device | str,
+                 notify: Callable[[str], None] | None = None):
+        self.size = self.asked = max(MIN_BATCH, batch_size)
+        self.job, self.device, self.notify = job, device, notify
+
+    def halve(self, tried: int) -> None:
+        """After `tried` images ran out of memory: the next batch is half that, or raise at the floor."""
+        if torch.device(self.device).type == "cuda":
+            torch.cuda.empty_cache()  # what the failed call cached goes back before the retry
+        if tried <= MIN_BATCH:
+            halved = f", halved from {self.asked}" if self.asked > tried else ""
+            raise GancliError(f"{self.job}: out of memory on {self.device} at a batch of {tried} "
+                              f"image{'s' if tried != 1 else ''}{halved}; free memory on the device "
+                              f"or use another --device")
+        if self.size == self.asked and self.notify is not None:
+            self.notify(f"{self.job}: out of memory on {self.device} at a batch of {tried}; going on with "
+                        f"smaller batches (halved until they fit, down to {MIN_BATCH})")
+        self.size = max(MIN_BATCH, tried // 2)
+
+    def run(self, count: int, call: Callable[[int, int], Result]) -> Iterator[Result]:
+        """`call(start, stop)` over `count` items, `self.size` at a time, halving on out of memory."""
+        start = 0
+        while start < count:
+            stop = min(count, start + self.size)
+            try:
+                result = call(start, stop)
+            except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError, whichever device raised it
+                self.halve(stop - start)
+                continue
+            yield result
+            start = stop
 
 
 @torch.no_grad()
 def images_from_latents(generator: nn.Module, latents: torch.Tensor, device: torch.device | str,
-                        batch_size: int = 256, labels: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
-    """uint8 image batches (B, C, H, W) on the CPU, one generator call per `batch_size` latents;
-    a conditional generator makes image i of class `labels[i]`.
+                        batch_size: int = 256, labels: torch.Tensor | None = None,
+                        notify: Callable[[str], None] | None = None) -> Iterator[torch.Tensor]:
+    """uint8 image batches (B, C, H, W) on the CPU, one generator call per `batch_size` latents
+    (halved, with a notice through `notify`, when the device runs out of memory); a conditional
+    generator makes image i of class `labels[i]`.
 
     The generator runs in eval mode (batch norm uses its running statistics, as a user's sample
     would) and is put back in the mode it was in; images are rounded exactly as a PNG holds them.
     """
     was_training = generator.training
     generator.eval()
-    try:
+
+    def make(start: int, stop: int) -> torch.Tensor:
+        chunk = latents[start:stop].to(device)
         if labels is None:
-            for chunk in latents.split(batch_size):
-                yield to_uint8(generator(chunk.to(device))).cpu()
-        else:
-            for chunk, chunk_labels in zip(latents.split(batch_size), labels.split(batch_size)):
-                yield to_uint8(generator(chunk.to(device), chunk_labels.to(device, torch.int64))).cpu()
+            return to_uint8(generator(chunk)).cpu()
+        return to_uint8(generator(chunk, labels[start:stop].to(device, torch.int64))).cpu()
+
+    try:
+        yield from BatchBackoff(batch_size, "generating images", device, notify).run(latents.shape[0], make)
     finally:
         generator.train(was_training)
 

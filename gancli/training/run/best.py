@@ -55,14 +55,16 @@ class RunScorer:
                  notify: Callable[[str], None] | None = None):
         self.num = num
         self.requested = labels_like(images.labels, num, EVAL_SEED) if conditional else None
-        self.fid = Scorer(extractor(), dataset, split, images.pixels[:num], ("fid",), cache_folder) \
+        self.notify = notify
+        self.fid = Scorer(extractor(), dataset, split, images.pixels[:num], ("fid",), cache_folder, notify=notify) \
             if extractor is not None else None
         self.judge = ClassifierJudge.of(images, cache_folder, notify) if classifier else None
         self.best_fid = best_fid
 
     def score(self, generator: nn.Module, sample_latent: Callable[..., torch.Tensor],
               device: torch.device) -> Evaluation:
-        fake = generated_pixels(generator, sample_latent, self.num, EVAL_SEED, device, labels=self.requested)
+        fake = generated_pixels(generator, sample_latent, self.num, EVAL_SEED, device, labels=self.requested,
+                                notify=self.notify)
         scores: dict[str, float] = {}
         improved = False
         if self.fid is not None:

@@ -61,7 +61,8 @@ class _EpochOrder:
 
     def __init__(self, images: int, batch_size: int, seed: int, device: torch.device, rank: int, ranks: int):
         if images < batch_size:
-            raise ValueError(f"the dataset has {images} images, fewer than one batch of {batch_size}")
+            raise ValueError(f"the dataset has {images} images, fewer than one batch of {batch_size}; "
+                             f"use --batch-size {images} or less")
         self.images = images
         self.batch_size = batch_size  # global: all ranks together
         self.offset, self.share = _share(batch_size, rank, ranks)
