@@ -557,3 +557,22 @@ def test_two_samples_writing_one_output_leave_one_complete_file(plain, tmp_path)
     if left != ["out.npz", "out.png"]:
         problems.append(f"left in the folder: {left}")
     assert not problems, "\n".join(problems)
+
+
+def test_sigkill_while_writing_single_images_leaves_none_partial_and_the_next_run_tidies(plain, tmp_path):
+    folder = tmp_path / "images"
+    process = start("sample", plain / "checkpoints" / "last.safetensors", "-n", 20000, "--individual", folder)
+    deadline = time.monotonic() + 120
+    while len(list(folder.glob("*.png"))) < 200 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    written = sorted(folder.glob("*.png"))
+    assert len(written) >= 200, "the images never started"
+    for path in written:  # every image under its name is whole
+        with Image.open(path) as image:
+            image.load()
+    leftovers = list(folder.glob(".*.tmp"))
+    again = gancli("again", "sample", plain / "checkpoints" / "last.safetensors", "-n", 4, "--individual", folder)
+    assert again.code == 0, again.err
+    assert not list(folder.glob(".*.tmp")), leftovers

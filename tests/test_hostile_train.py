@@ -451,3 +451,33 @@ def test_resume_of_a_read_only_run_folder_is_one_line_and_loses_nothing(tmp_path
         assert_one_line_error(result, str(tmp_path / "readonly"), "Read-only file system")
         assert find_resume_point(tmp_path / "readonly").state.step == 2
     assert listing(tmp_path) == {**before, "readonly": None}
+
+
+# -- 8. numbers and shapes past what gancli can hold ----------------------------------------------
+
+def test_a_seed_past_its_range_is_one_line_from_a_flag_a_set_or_a_config(tmp_path):
+    (tmp_path / "big.yaml").write_text(f"seed: {2**64}\n")
+    flag, setting, config = run_together(start(tmp_path, "--seed", 2**63, "--out", tmp_path / "a"),
+                                         start(tmp_path, "--set", f"seed={2**63}", "--out", tmp_path / "b"),
+                                         start(tmp_path, "--config", tmp_path / "big.yaml", "--out", tmp_path / "c"))
+    assert flag.code == 2 and "Invalid value for '--seed'" in flag.stderr and "Traceback" not in flag.stderr
+    assert_one_line_error(setting, f"seed must be from 0 to {2**32 - 1}, got {2**63}")
+    assert_one_line_error(config, f"seed must be from 0 to {2**32 - 1}, got {2**64}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.yaml"]
+
+
+def test_yaml_nested_hundreds_of_levels_deep_is_one_line_from_a_config_or_a_set(tmp_path):
+    (tmp_path / "deep.yaml").write_text("model:\n  x: " + "[" * 600 + "]" * 600 + "\n")
+    from_file, from_set = run_together(
+        start(tmp_path, "--config", tmp_path / "deep.yaml", "--out", tmp_path / "a"),
+        start(tmp_path, "--set", "model.x=" + "{a: " * 3000 + "1" + "}" * 3000, "--out", tmp_path / "b"))
+    assert_one_line_error(from_file, "deep.yaml nests deeper than 32 levels")
+    assert_one_line_error(from_set, "--set 'model.x' nests deeper than 32 levels")
+
+
+def test_a_new_run_on_a_full_disk_is_one_line_and_leaves_no_folder(tmp_path):
+    with mounted(tmp_path / "disk", "-t", "tmpfs", "-o", "size=4k", "tmpfs") as disk:
+        (disk / "filler").write_bytes(b"\0" * 4096)  # the one page the file system has
+        result = finish(start(tmp_path, "--out", disk / "run", "--steps", 2))
+        assert_one_line_error(result, f"cannot write the run folder {disk / 'run'}: No space left on device")
+        assert sorted(p.name for p in disk.iterdir()) == ["filler"]

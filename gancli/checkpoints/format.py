@@ -10,6 +10,8 @@ no run folder and no pickle are needed.
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,7 +190,13 @@ def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: di
         except OSError:
             raise
         except Exception as err:  # safetensors reports a failed write (a full disk) as its own type
-            raise OSError(str(err)) from None
+            raise _os_error(err) from None
+
+
+def _os_error(err: Exception) -> OSError:
+    """safetensors' "I/O error: No space left on device (os error 28)" as the OSError it was."""
+    code = re.search(r"\(os error (\d+)\)", str(err))
+    return OSError(int(code[1]), os.strerror(int(code[1]))) if code else OSError(str(err))
 
 
 def save_checkpoint(path: Path, networks: dict[str, nn.Module], info: CheckpointInfo) -> None:

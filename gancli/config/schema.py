@@ -20,6 +20,9 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 MAX_CONFIG_BYTES = 1 << 20    # configs are a few hundred bytes; this bounds the time and memory to read one
 MAX_CONFIG_NODES = 100_000    # values after YAML aliases are expanded
 MAX_CONFIG_DEPTH = 32
+# Seeds seed 64-bit generators, and a run adds to its seed (seed + 1 for the latents, seed + step
+# when a stream restarts): 32 bits leave all the room that needs, as numpy's seeds do.
+MAX_SEED = 2**32 - 1
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ON_NAN = ("stop", "rollback")
 EVAL_METRICS = ("fid", "classifier")
@@ -80,6 +83,8 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise ConfigError(f"{key} must be positive, got {value}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be from 0 to {MAX_SEED}, got {shorten(self.seed)}")
         if self.eval_num < 2:
             raise ConfigError(f"eval_num must be at least 2, got {self.eval_num}")
         for key in ("sample_every", "checkpoint_every", "data_budget_mb", "data_workers", "keep_last",
@@ -140,6 +145,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"cannot read config file {path}: {err}") from None
     try:
+        _check_depth(text, f"config file {path}")
         _check_size(yaml.compose(text, Loader=yaml.SafeLoader), path)
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -151,6 +157,20 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of keys, got {type(data).__name__}")
     return data
+
+
+def _check_depth(text: str, what: str) -> None:
+    """Refuse YAML nested deeper than MAX_CONFIG_DEPTH from its event stream, which PyYAML reads
+    without recursion: building the nodes recurses once per level, and a few hundred levels
+    would exhaust Python's stack before any later check could look."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_CONFIG_DEPTH:
+                raise ConfigError(f"{what} nests deeper than {MAX_CONFIG_DEPTH} levels")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
 
 
 def _check_size(root: yaml.Node | None, path: Path) -> None:
@@ -191,6 +211,7 @@ def apply_overrides(data: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {shorten(pair)}")
         try:
+            _check_depth(text, f"--set {shorten(key)}")
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:
             value = text

@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
 from gancli.errors import GancliError
+
+# What a write killed half-way leaves beside its target: `atomic_path`'s `.NAME.XXXXXXXX.tmp`,
+# and safetensors' `.tmpXXXXXX`, which safetensors writes first and renames onto the temporary
+# name it is given.
+TEMPORARY_NAME = re.compile(r"\..+\.tmp|\.tmp[A-Za-z0-9]{6}")
+
+
+def is_temporary(name: str) -> bool:
+    """Whether `name` is a temporary file that an interrupted crash-safe write left behind."""
+    return TEMPORARY_NAME.fullmatch(name) is not None
 
 
 def fsync_dir(folder: Path) -> None:

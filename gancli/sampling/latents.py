@@ -7,9 +7,11 @@ import re
 import torch
 
 from gancli.checkpoints.generator import LoadedGenerator
+from gancli.config.schema import MAX_SEED
 from gancli.errors import ConfigError
 
 MAX_RESAMPLES = 1000  # truncation redraws; whatever still lies outside is clamped
+MAX_SEEDS = 100_000  # images `--seeds` may ask for, one per seed: a typo like 0-99999999 is refused, not drawn
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -23,6 +25,10 @@ def parse_seeds(text: str) -> list[int]:
         first, last = int(match.group(1)), int(match.group(2) or match.group(1))
         if last < first:
             raise ConfigError(f"--seeds: range {part} runs backwards")
+        if last > MAX_SEED:
+            raise ConfigError(f"--seeds: seeds run from 0 to {MAX_SEED}, got {last}")
+        if len(seeds) + last - first + 1 > MAX_SEEDS:
+            raise ConfigError(f"--seeds: {text!r} lists more than {MAX_SEEDS:,} seeds; one image each is too many")
         seeds.extend(range(first, last + 1))
     return seeds
 

@@ -35,14 +35,21 @@ def write_timelapse(grids: list[Path], out: Path, frame_ms: int = FRAME_MS) -> P
 
 
 def write_mp4(frames: list[Image.Image], out: Path, frame_ms: int) -> None:
-    """The frames as an H.264 MP4 (even sides, yuv420p: what players and browsers take)."""
+    """The frames as an H.264 MP4 (even sides, yuv420p: what players and browsers take); a
+    failure (a full disk, ffmpeg's own) is one `GancliError` line naming the file."""
     import imageio_ffmpeg
 
-    with tempfile.TemporaryDirectory(prefix="gancli-timelapse-") as folder:
-        for index, frame in enumerate(frames):
-            frame.save(Path(folder) / f"frame-{index:05d}.png")
-        with atomic_path(out) as tmp:
-            subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error",
-                            "-framerate", f"{1000 / frame_ms:g}", "-i", str(Path(folder) / "frame-%05d.png"),
-                            "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", "-c:v", "libx264",
-                            "-f", "mp4", str(tmp)], check=True, capture_output=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="gancli-timelapse-") as folder:
+            for index, frame in enumerate(frames):
+                frame.save(Path(folder) / f"frame-{index:05d}.png")
+            with atomic_path(out) as tmp:
+                subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error",
+                                "-framerate", f"{1000 / frame_ms:g}", "-i", str(Path(folder) / "frame-%05d.png"),
+                                "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", "-c:v", "libx264",
+                                "-f", "mp4", str(tmp)], check=True, capture_output=True)
+    except OSError as err:
+        raise GancliError(f"cannot write {out}: {err.strerror or err}") from None
+    except subprocess.CalledProcessError as err:
+        said = (err.stderr or b"").decode("utf-8", "replace").strip().splitlines() or [f"exit {err.returncode}"]
+        raise GancliError(f"cannot write {out}: ffmpeg failed ({said[-1]})") from None

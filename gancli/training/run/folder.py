@@ -33,7 +33,7 @@ from torch import nn
 
 from gancli.checkpoints.format import CheckpointInfo, read_info, save_checkpoint
 from gancli.checkpoints.state import TrainingState, save_state
-from gancli.core.files import fsync_dir, replace_with_copy, write_text_atomic
+from gancli.core.files import fsync_dir, is_temporary, replace_with_copy, write_text_atomic
 from gancli.errors import CheckpointError, GancliError
 from gancli.training.run.lock import LOCK_NAME
 
@@ -63,10 +63,11 @@ class RunFolder:
         return isinstance(config, dict) and {"arch", "data"} <= set(config)
 
     def entries(self) -> list[Path]:
-        """What the folder holds, less its lock and the runs moved aside into it."""
+        """What the folder holds, less its lock, the runs moved aside into it and the temporary
+        files of writes a kill cut short."""
         try:
-            return sorted(p for p in self.root.iterdir()
-                          if p.name != LOCK_NAME and not p.name.startswith(REPLACED_PREFIX))
+            return sorted(p for p in self.root.iterdir() if p.name != LOCK_NAME
+                          and not p.name.startswith(REPLACED_PREFIX) and not is_temporary(p.name))
         except (FileNotFoundError, NotADirectoryError):
             return []
 
@@ -94,8 +95,13 @@ class RunFolder:
                 notify(f"Moved the earlier run in {run.root} aside into {aside}")
         run.refuse_foreign()
         with run._writing():
-            run._make_folders()
+            run.remove_temporaries()  # what a kill left while an earlier start wrote config.yaml
+        # config.yaml first: until it is whole the folder holds nothing a later start refuses.
+        with run._writing(run.config_path):
             write_text_atomic(run.config_path, config_yaml)
+        with run._writing():
+            run._make_folders()
+        with run._writing(run.metrics_path):
             write_text_atomic(run.metrics_path, "")
         return run
 
@@ -146,19 +152,22 @@ class RunFolder:
             run.remove_temporaries()
             run.status_path.unlink(missing_ok=True)  # training again
             run._make_folders()
+        with run._writing(run.config_path):
             write_text_atomic(run.config_path, config_yaml)
-            run.truncate_metrics(step)
+        run.truncate_metrics(step)
         return run
 
     def remove_temporaries(self) -> None:
-        """Delete what atomic writes leave behind when killed: `.NAME.*.tmp` in any folder gancli writes."""
+        """Delete what atomic writes leave behind when killed (`core.files.is_temporary`) in any
+        folder gancli writes."""
         for folder in (self.root, self.checkpoints, self.state, self.samples):
-            for leftover in folder.glob(".*.tmp"):
-                leftover.unlink(missing_ok=True)
+            for leftover in folder.glob(".*"):
+                if is_temporary(leftover.name):
+                    leftover.unlink(missing_ok=True)
 
     def truncate_metrics(self, step: int) -> None:
         """Keep the complete metrics records up to `step`, in one atomic rewrite."""
-        with self._writing():
+        with self._writing(self.metrics_path):
             write_text_atomic(self.metrics_path, "".join(self._metrics_up_to(step)))
 
     def _metrics_up_to(self, step: int) -> list[str]:
@@ -182,11 +191,13 @@ class RunFolder:
             folder.mkdir(parents=True, exist_ok=True)
 
     @contextlib.contextmanager
-    def _writing(self):
+    def _writing(self, path: Path | None = None):
+        """A failed write as one line naming `path`, or the run folder when it is not one file."""
         try:
             yield
         except OSError as err:
-            raise GancliError(f"cannot write the run folder {self.root}: {err.strerror or err}") from None
+            what = path if path is not None else f"the run folder {self.root}"
+            raise GancliError(f"cannot write {what}: {err.strerror or err}") from None
 
     def sample_path(self, step: int) -> Path:
         return self.samples / f"step-{step:07d}.png"
@@ -213,17 +224,23 @@ class RunFolder:
     def write_checkpoint(self, step: int, networks: dict[str, nn.Module], info: CheckpointInfo,
                          state: TrainingState) -> None:
         """Write the step's checkpoint and its training state, then make them `last`; a failure
-        leaves the previous checkpoint as it was."""
+        is one line naming the file, and leaves the previous checkpoint as it was."""
         weights, state_path = self.checkpoint_path(step), self.state_path(step)
-        try:
-            # State first, weights second: weights whose state is missing are passed over on resume.
-            save_state(state_path, state)
-            save_checkpoint(weights, networks, info)
-            replace_with_copy(state_path, self.last_state)
-            replace_with_copy(weights, self.last_checkpoint)
-        except OSError as err:
-            raise GancliError(f"cannot write a checkpoint in {self.checkpoints}: {err.strerror or err}; "
-                              f"the previous checkpoint is intact") from None
+        kept = "the previous checkpoint is intact" if self.last_checkpoint.exists() else \
+            "no checkpoint had been written yet"
+        # State first, weights second: weights whose state is missing are passed over on resume.
+        writes = ((state_path, lambda: save_state(state_path, state)),
+                  (weights, lambda: save_checkpoint(weights, networks, info)),
+                  (self.last_state, lambda: replace_with_copy(state_path, self.last_state)),
+                  (self.last_checkpoint, lambda: replace_with_copy(weights, self.last_checkpoint)))
+        for path, write in writes:
+            try:
+                write()
+            except OSError as err:
+                if path in (self.last_state, self.last_checkpoint):  # the step's own pair is whole
+                    kept = f"this step's checkpoint is complete in {weights}"
+                raise GancliError(f"cannot write a checkpoint in {self.checkpoints}: {path}: "
+                                  f"{err.strerror or err}; {kept}") from None
 
     @property
     def timelapse(self) -> Path:
@@ -241,7 +258,7 @@ class RunFolder:
         """Record how the run ended (finished, interrupted, diverged or failed) for `gancli report`."""
         record = {"state": state, "step": step, "message": message,
                   "ended": datetime.now().astimezone().isoformat(timespec="seconds")}
-        with self._writing():
+        with self._writing(self.status_path):
             write_text_atomic(self.status_path, json.dumps(record) + "\n")
 
     def numbered_steps(self) -> list[int]:

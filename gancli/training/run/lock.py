@@ -37,8 +37,13 @@ class RunLock:
             os.close(fd)
             raise GancliError(f"{self.root} is in use by another gancli process (PID {holder}); "
                               f"a run folder has one writer at a time: wait for it or stop it") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        except OSError as err:  # a full disk: leave the folder as it was found
+            self._fd = fd
+            self.release()
+            raise GancliError(f"cannot write the run folder {self.root}: {err.strerror or err}") from None
         self._fd = fd
         return self
 
