@@ -211,10 +211,14 @@ def graph_against_eager(device: torch.device, quick: bool, precision: str = "fp3
                 + (f", {class_norms} class batch norms in G" if class_norm else ""))
 
 
-def compiled_penalty(device: torch.device, quick: bool, **loop_options) -> tuple[bool | None, str]:
+def compiled_penalty(device: torch.device, quick: bool, compile_on_cpu: bool = False,
+                     **loop_options) -> tuple[bool | None, str]:
     """A gradient penalty with --compile: D's second differentiation runs through the plain
     network, everything else through the compiled ones, which must still be compiled at the end."""
     cuda = device.type == "cuda"
+    if not cuda and not compile_on_cpu:
+        return None, ("inductor takes about a minute on a CPU: --compile-on-cpu runs it; "
+                      "tests/test_step_combinations.py trains both penalties compiled (aot_eager) on the CPU")
     if not cuda and shutil.which(os.environ.get("CXX", "g++")) is None:
         return None, "torch.compile on the CPU needs a C++ compiler, and none is on PATH"
     shape, batch = (ImageShape(3, 16, 16), 8) if quick else (ImageShape(3, 32, 32), 128)
@@ -632,6 +636,8 @@ GRAPH_VARIANTS = (
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes; implied without CUDA")
+    parser.add_argument("--compile-on-cpu", action="store_true",
+                        help="without CUDA, run the compile rows with inductor too (about a minute)")
     # What `data_parallel` starts under torchrun, one process per GPU.
     parser.add_argument("--data-parallel-rank", type=Path, metavar="RESULT", help=argparse.SUPPRESS)
     parser.add_argument("--sync-bn", action="store_true", help=argparse.SUPPRESS)
@@ -658,8 +664,8 @@ def main() -> int:
             checks.report(f"graph against eager, {what}", None, "fp16 needs CUDA (train runs fp32 on the CPU)")
             continue
         checks.run(f"graph against eager, {what}", lambda options=options: graph_against_eager(device, quick, **options))
-    checks.run("compile, R1", lambda: compiled_penalty(device, quick, r1=1.0))
-    checks.run("compile, wgan-gp", lambda: compiled_penalty(device, quick, loss="wgan-gp"))
+    checks.run("compile, R1", lambda: compiled_penalty(device, quick, args.compile_on_cpu, r1=1.0))
+    checks.run("compile, wgan-gp", lambda: compiled_penalty(device, quick, args.compile_on_cpu, loss="wgan-gp"))
     checks.run("replays advance", lambda: replays_advance(device, quick))
     checks.run("NaN in a captured step", lambda: nan_rollback(device, quick))
     checks.run("exact resume", lambda: exact_resume(device, quick))

@@ -1,4 +1,6 @@
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +45,10 @@ def test_train_then_sample_then_inspect(tmp_path):
 
     result = invoke("inspect", checkpoint)
     assert result.exit_code == 0 and "generator parameters" in result.output
+    assert "generator.project.weight" not in result.output  # the tensors wait for --tensors
+    assert f"{len(report['tensors'])} tensors; --tensors lists them" in result.output
+    listed = invoke("inspect", checkpoint, "--tensors")
+    assert listed.exit_code == 0 and "generator.project.weight" in listed.output
 
 
 def test_list_shows_builtins_with_their_package():
@@ -123,7 +129,7 @@ def test_help_shows_the_onnx_extra_and_completion_is_on():
 
 def test_choice_options_list_their_choices_in_help():
     shown = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "160"}).output
-    assert "<stop|rollback>" in shown and "<auto|fp32|bf16|fp16>" in shown
+    assert "stop|rollback" in shown and "auto|fp32|bf16|fp16" in shown
     refused = runner.invoke(app, ["train", "--on-nan", "ignore"], env={"COLUMNS": "160"})
     assert refused.exit_code == 2 and "'ignore' is not one of 'stop', 'rollback'" in refused.output
 
@@ -132,9 +138,72 @@ def test_command_line_mistakes_are_one_line_with_exit_code_2():
     for args, message in ((["train", "--steps", "abc"], "Invalid value for '--steps'"),
                           (["trian"], "No such command 'trian'. Did you mean 'train'?"),
                           (["train", "--sample-evry", "3"], "No such option: --sample-evry"),
-                          (["sample"], "Missing argument 'checkpoint'."),
+                          (["sample"], "Missing argument 'CHECKPOINT'."),  # as --help names it
                           (["bench", "--batch-size", "0"], "Invalid value for '--batch-size'")):
         result = runner.invoke(app, args)
         assert result.exit_code == 2, (args, result.output)
         assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
         assert message in result.output and "--help)" in result.output
+
+
+# -- help and first contact -----------------------------------------------------------------------------
+
+def help_at(columns, *args):
+    result = subprocess.run([sys.executable, "-m", "gancli", *args, "--help"], capture_output=True, text=True,
+                            env={**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1"})
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_train_help_at_80_columns_names_values_as_typed_and_cuts_nothing():
+    shown = help_at(80, "train")
+    assert "…" not in shown  # no option name, value or help cut short
+    assert not re.search(r"<(str|bool|int|float|path|list\[str\])>", shown), shown  # no Python types
+    for flag in ("--checkpoint-every", "--no-cuda-graphs", "--eval-metrics", "--dry-run", "--unconditional"):
+        assert flag in shown
+    for panel in ("Model and loss", "Data", "Schedule", "Run folder and outputs", "Evaluation", "Execution"):
+        assert f"─ {panel} " in shown
+    assert re.search(r"--batch-size +N +Images per batch", shown) and re.search(r"--set +KEY=VALUE", shown)
+    assert re.search(r"--conditional +--unconditional +Learn", shown)  # a switch takes no value
+    assert len(shown.splitlines()) < 143  # its length before its options named their values
+
+
+def test_usage_names_an_argument_as_the_help_does():
+    for command in ("sample", "eval", "inspect", "export"):
+        assert f"Usage: gancli {command} [OPTIONS] CHECKPOINT" in help_at(80, command)
+    assert "Usage: gancli report [OPTIONS] RUN" in help_at(80, "report")
+
+
+def test_bare_gancli_prints_its_help_and_no_error():
+    result = subprocess.run([sys.executable, "-m", "gancli"], capture_output=True, text=True,
+                            env={**os.environ, "COLUMNS": "80"})
+    assert "Usage: gancli [OPTIONS] COMMAND" in result.stdout and "train" in result.stdout
+    assert result.stderr == ""
+
+
+def test_a_missing_path_is_refused_before_torch_is_imported(tmp_path):
+    missing = tmp_path / "missing.safetensors"
+    for args, message in ((["sample", missing], "checkpoint not found"), (["inspect", missing], "checkpoint not found"),
+                          (["eval", missing], "checkpoint not found"),
+                          (["report", tmp_path / "nothing"], "holds no gancli run")):
+        probe = ("import sys\nfrom gancli.cli import main\nsys.argv = ['gancli', *sys.argv[1:]]\n"
+                 "try:\n    main()\nexcept SystemExit as exit:\n    code = exit.code\n"
+                 "print('torch' in sys.modules, code)")
+        result = subprocess.run([sys.executable, "-c", probe, *map(str, args)], capture_output=True, text=True)
+        assert result.stdout.split() == ["False", "1"], (args, result.stdout, result.stderr)
+        assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_finished_run_says_what_it_trained_and_what_to_do_next(tmp_path):
+    out = tmp_path / "run"
+    tiny = ("--split", "test", "--batch-size", 8, "--device", "cpu", "--set", "model.g_channels=16",
+            "--set", "model.d_channels=4", "--sample-every", 2, "--log-every", 2, "--conditional")
+    first = invoke("train", *tiny, "--steps", 2, "--out", out)
+    assert first.exit_code == 0, first.output
+    assert f"Trained 2 steps; run folder: {out}" in first.output
+    assert f"Grids over training: {out / 'samples'}/ (1 PNG and timelapse.gif)" in first.output
+    assert f"gancli sample {out} --class all -n 8 -o samples.png" in first.output
+    assert f"gancli report {out}" in first.output and f"gancli train --resume {out}" in first.output
+    resumed = invoke("train", "--resume", out, "--steps", 5)
+    assert resumed.exit_code == 0, resumed.output
+    assert f"Trained 3 steps, to step 5; run folder: {out}" in resumed.output  # this call's steps, not the run's

@@ -258,13 +258,13 @@ def test_bench_assembles_the_very_step_train_runs_from_the_same_config(tmp_path)
     from gancli.training.step.bench import bench_step
 
     config = tiny_config(tmp_path / "run", smooth=0.3, d_steps=2, augment=["color", "cutout"], r1=0.5,
-                         loss="wgan-gp", ema_decay=0.9, ema_start=3, lr=1e-3, image_size=16)
+                         loss="wgan-gp", ema_decay=0.9, ema_start=3, lr=1e-3, image_size=16, conditional=True)
     trainer = Trainer(config, Reporter())
     try:
         trained = step_signature(trainer.run.step)
     finally:
         trainer.close()
-    benched = step_signature(bench_step(config, ImageShape(3, 16, 16), notify=lambda text: None))
+    benched = step_signature(bench_step(config, ImageShape(3, 16, 16), notify=lambda text: None, classes=10))
     assert trained.pop("weights").keys() == benched["weights"].keys()
     initial = benched.pop("weights")
     assert trained == benched
@@ -272,7 +272,7 @@ def test_bench_assembles_the_very_step_train_runs_from_the_same_config(tmp_path)
     assert trained["penalties"] == ["gradient_penalty", ("R1", {"gamma": 0.5})]
     assert trained["augment"] == ("color", "cutout") and trained["ema"] == (0.9, 3)
     # The same seed: the same initial networks.
-    fresh = step_signature(bench_step(config, ImageShape(3, 16, 16), notify=lambda text: None))["weights"]
+    fresh = step_signature(bench_step(config, ImageShape(3, 16, 16), notify=lambda text: None, classes=10))["weights"]
     assert all(torch.equal(initial[k], fresh[k]) for k in initial)
 
 

@@ -109,3 +109,62 @@ def test_with_imageio_ffmpeg_the_timelapse_is_an_mp4_too(tmp_path):
                             "-f", "null", "-"], capture_output=True, text=True)
     assert probe.returncode == 0 and "h264" in probe.stderr
     assert re.search(r"frame=\s*3\b", probe.stderr), probe.stderr[-500:]
+
+
+# -- how good the run is, how long it took, and on what ------------------------------------------------------
+
+def evaluated_run(tmp_path, extractor, **overrides):
+    config = tiny_config(tmp_path / "evaluated", steps=4, eval_every=2, eval_num=16, checkpoint_every=2,
+                         sample_every=2, log_every=1, **overrides)
+    return train(config, reporter=Reporter(), feature_extractor=extractor).out
+
+
+def test_the_report_shows_every_score_over_steps_and_each_checkpoints_score(tmp_path, standin_extractor, monkeypatch):
+    monkeypatch.setenv("GANCLI_CACHE", str(tmp_path / "cache"))
+    run = evaluated_run(tmp_path, standin_extractor)
+    scores = {json.loads(line)["step"]: json.loads(line)["fid"] for line in (run / "metrics.jsonl").read_text().splitlines()
+              if "fid" in json.loads(line)}
+    assert sorted(scores) == [2, 4]
+    page = write_report(run, tmp_path / "report.html").read_text()
+    evaluation = page.split("<h2>Evaluation</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "FID (lower is better)" in evaluation and evaluation.count("<svg") == 1
+    for step, fid in scores.items():
+        assert f"<td class='number'>{step}</td><td class='number'>{fid:.2f}</td>" in evaluation
+    checkpoints = page.split("<h2>Checkpoints</h2>", 1)[1]
+    for name, step in (("last.safetensors", 4), ("step-0000002.safetensors", 2), ("step-0000004.safetensors", 4)):
+        assert f"<td>{name}</td><td class='number'>{step}</td><td>FID {scores[step]:.2f}</td>" in checkpoints
+    summary = page.split("<h2>", 1)[0]
+    assert re.search(r"<th>Training time</th><td>about \d+ s, its logged intervals added up", summary)
+    assert "<th>Trained on</th><td>cpu " in summary and f"FID {scores[4]:.2f} at step 4" in summary
+
+
+def test_a_score_measured_under_a_protocol_shows_it(tmp_path, tiny_run):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run.out, run)
+    with (run / "metrics.jsonl").open("a") as metrics:
+        metrics.write(json.dumps({"step": 4, "fid": 12.5, "protocol": {"images": 5000, "network": "inception-v3",
+                                                                        "reference": {"data": "synthetic"}}}) + "\n")
+    page = write_report(run, tmp_path / "report.html").read_text()
+    evaluation = page.split("<h2>Evaluation</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "<th>protocol</th>" in evaluation and "12.50" in evaluation
+    assert "images: 5000, network: inception-v3, reference: (data: synthetic)" in evaluation
+
+
+def test_a_conditional_runs_grids_name_the_class_of_each_row(conditional_run, tmp_path):
+    page = write_report(conditional_run.out, tmp_path / "report.html").read_text()
+    grids = page.split("<h2>Samples over training</h2>", 1)[1].split("<h2>", 1)[0]
+    labels = re.findall(r"<div class='classes'>(.*?)</div>", grids)
+    assert len(labels) == len(list((conditional_run.out / "samples").glob("step-*.png"))) == 2
+    assert all(re.findall(r">([^<]+)</span>", row) == [str(digit) for digit in range(10)] for row in labels)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (apt-get install chromium), as .ci/run installs it")
+def test_the_evaluation_section_renders_in_a_browser(tmp_path, standin_extractor, monkeypatch):
+    monkeypatch.setenv("GANCLI_CACHE", str(tmp_path / "cache"))
+    run = evaluated_run(tmp_path, standin_extractor, conditional=True)
+    report = write_report(run, tmp_path / "report.html")
+    shown = rendered(report, tmp_path)
+    assert shown["fetched"] == []
+    plots = [item for item in shown["shown"] if item["tag"] == "svg"]
+    assert len(plots) == 3 + 1  # the curves, and FID over steps
+    assert all(item["loaded"] and item["width"] > 0 and item["height"] > 0 for item in shown["shown"]), shown

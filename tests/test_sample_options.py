@@ -95,8 +95,44 @@ def test_interpolate_writes_a_strip_and_an_animated_gif_that_start_and_end_at_th
     (["--format", "jpg"], "--format must be one of png, npz"),
     (["--format", "npz", "--individual", "x"], "cannot be combined with --format npz"),
     (["--truncation", "-1"], "--truncation must be positive"),
+    (["-o", "grid.gif"], "gancli writes grids as .png, .jpg, .jpeg or .webp, and images as an array with .npz, "
+                         "not '.gif' files"),
+    (["-o", "grid"], "not a name without an extension"),
+    (["--format", "npz", "-o", "images.png"], "--format npz writes an .npz file; name it so"),
+    (["--format", "npz", "--scale", "2"], "--scale enlarges pictures"),
+    (["--scale", "0"], "Invalid value for '--scale'"),
 ])
 def test_sample_mistakes_are_one_line(tiny_run, args, message):
     result = runner.invoke(app, ["sample", str(tiny_run.last_checkpoint), *args, "--device", "cpu"])
     assert result.exit_code != 0 and message in result.output, result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name, kind", [("grid.png", "PNG"), ("grid.jpg", "JPEG"), ("grid.JPEG", "JPEG"),
+                                        ("grid.webp", "WEBP")])
+def test_a_grid_is_written_in_the_format_its_name_says(tiny_run, tmp_path, name, kind):
+    if kind == "WEBP":
+        from PIL import features
+        if not features.check("webp"):
+            pytest.skip("this Pillow has no WebP")
+    result = sample(tiny_run.last_checkpoint, "-n", 4, "-o", tmp_path / name)
+    assert f"Wrote 4 images to {tmp_path / name}" in result.output
+    with Image.open(tmp_path / name) as image:
+        assert image.format == kind and image.size == (2 * 34 + 2, 2 * 34 + 2)
+
+
+def test_a_name_in_another_format_is_refused_and_nothing_is_written(tiny_run, tmp_path):
+    result = runner.invoke(app, ["sample", str(tiny_run.last_checkpoint), "-o", str(tmp_path / "grid.bmp")])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_scale_enlarges_each_pixel_and_an_npz_name_means_an_array(tiny_run, tmp_path):
+    sample(tiny_run.last_checkpoint, "-n", 4, "-o", tmp_path / "small.png")
+    sample(tiny_run.last_checkpoint, "-n", 4, "-o", tmp_path / "large.png", "--scale", 3)
+    small, large = np.asarray(Image.open(tmp_path / "small.png")), np.asarray(Image.open(tmp_path / "large.png"))
+    assert large.shape == (small.shape[0] * 3, small.shape[1] * 3, 3)
+    assert np.array_equal(large, small.repeat(3, axis=0).repeat(3, axis=1))  # nearest neighbour, nothing blurred
+    sample(tiny_run.last_checkpoint, "-n", 4, "-o", tmp_path / "images.npz")
+    with np.load(tmp_path / "images.npz") as archive:
+        assert archive["images"].shape == (4, 32, 32, 3)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from gancli import __version__
 from gancli.core.registry import builtins_only
@@ -35,12 +35,37 @@ def usage_error(err) -> None:
     raise typer.Exit(err.exit_code) from None
 
 
+def switches_without_values(params):
+    """A switch (--debug, --help, --conditional/--unconditional) takes no value, so --help names none."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class GancliCommand(TyperCommand):
+    """A command whose --help names each value as the user types it."""
+
+    def get_params(self, ctx):
+        return switches_without_values(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx):
+        # Click's usage: a required argument by its name alone (CHECKPOINT), an optional one in [ ].
+        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+                for piece in super().collect_usage_pieces(ctx)]
+
+
 class GancliGroup(TyperGroup):
+    def get_params(self, ctx):
+        return switches_without_values(super().get_params(ctx))
+
     def parse_args(self, ctx, args):
         # `gancli train --no-plugins` means `gancli --no-plugins train`; after `--` words are values.
         end = args.index("--") if "--" in args else len(args)
         moved = [arg for arg in args[:end] if arg in ROOT_FLAGS]
         kept = [arg for arg in args[:end] if arg not in ROOT_FLAGS]
+        if not args:  # bare `gancli`: Click prints the help, and there is no mistake to report
+            return super().parse_args(ctx, args)
         try:
             return super().parse_args(ctx, moved + kept + args[end:])
         except UsageError as err:
@@ -92,12 +117,14 @@ def root(
 # The commands, joined here; their modules import nothing from this one.
 from gancli.cli import bench, datasets, evaluate, export, inspect, listing, report, sample, train  # noqa: E402
 
-app.command("train")(train.train)
-app.command("sample")(sample.sample)
-app.command("eval")(evaluate.evaluate)
-app.command("export")(export.export)
-app.command("inspect")(inspect.inspect)
-app.command("list")(listing.list_plugins)
-app.command("datasets")(datasets.datasets)
-app.command("bench")(bench.bench)
-app.command("report")(report.report)
+for name, function in (("train", train.train), ("sample", sample.sample), ("eval", evaluate.evaluate),
+                       ("export", export.export), ("inspect", inspect.inspect), ("list", listing.list_plugins),
+                       ("bench", bench.bench), ("report", report.report)):
+    app.command(name, cls=GancliCommand)(function)
+
+# `gancli datasets` lists them; its subcommands check, pack and prepare their statistics.
+datasets_app = typer.Typer(cls=GancliGroup, pretty_exceptions_enable=False)
+datasets_app.callback(invoke_without_command=True)(datasets.datasets)
+for name, function in (("check", datasets.check), ("pack", datasets.pack), ("stats", datasets.stats)):
+    datasets_app.command(name, cls=GancliCommand)(function)
+app.add_typer(datasets_app, name="datasets")

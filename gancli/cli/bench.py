@@ -15,12 +15,30 @@ from gancli.cli.options import CompileOpt, CudaGraphsOpt, DeviceOpt, JsonOpt, Pr
 BATCH_SIZE = 128  # without a config: a batch that keeps a GPU busy, so the figure is the step's own
 
 
+def dataset_classes(config) -> int:
+    """How many classes the config's dataset names, without reading its images: what a
+    conditional step is timed with."""
+    from gancli.datasets import datasets
+    from gancli.datasets.loading import parse_data
+
+    name, root = parse_data(config.data, config.data_root)
+    if name == "pack":
+        from gancli.datasets.pack import read_pack_info
+
+        return len(read_pack_info(root)[0].classes or ())
+    return len(datasets.get(name).class_names)
+
+
 def native_shape(config):
     """The shape of the config's dataset as stored, without reading it."""
     from gancli.datasets import datasets
     from gancli.datasets.loading import parse_data
 
-    name, _ = parse_data(config.data, config.data_root)
+    name, root = parse_data(config.data, config.data_root)
+    if name == "pack":  # a pack's shape is in its header
+        from gancli.datasets.pack import read_pack_info
+
+        return read_pack_info(root)[0].shape
     return datasets.get(name).native_shape
 
 
@@ -51,7 +69,8 @@ def bench(
     notify = None if as_json else (lambda text: typer.echo(text, err=True))
     result = run_bench(train_config, image_size=image_size or train_config.image_size or (native.height if native else 64),
                        channels=channels or train_config.channels or (native.channels if native else 3),
-                       steps=steps, warmup_steps=warmup, notify=notify)
+                       steps=steps, warmup_steps=warmup, notify=notify,
+                       classes=dataset_classes(train_config) if train_config.conditional else 0)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return

@@ -1,35 +1,39 @@
-"""`gancli inspect`: a checkpoint's metadata and tensors, without loading the tensors."""
+"""`gancli inspect`: a checkpoint's metadata and parameter counts, and with --tensors its tensors,
+without loading them."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from typing import Annotated
+
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from gancli.cli.options import BestOpt, CheckpointArg, JsonOpt
+from gancli.cli.options import BestOpt, CheckpointArg, JsonOpt, existing_checkpoint
 from gancli.errors import CheckpointError
 
 
-def inspect(checkpoint: CheckpointArg, as_json: JsonOpt = False, best: BestOpt = False):
-    """Show what CHECKPOINT holds: metadata, tensors and parameter counts."""
+def inspect(checkpoint: CheckpointArg, as_json: JsonOpt = False, best: BestOpt = False,
+            tensors: Annotated[bool, typer.Option("--tensors", help="List every tensor too: name, shape, dtype "
+                                                                     "and elements (--json always does).")] = False):
+    """Show what CHECKPOINT holds: metadata and parameter counts; its tensors with --tensors."""
+    checkpoint = existing_checkpoint(checkpoint, best)  # a missing file is one line before torch loads
     from gancli.checkpoints.inspection import describe_checkpoint
-    from gancli.checkpoints.locate import checkpoint_in
 
-    checkpoint = checkpoint_in(checkpoint, best)
     report = describe_checkpoint(checkpoint)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
-        show(checkpoint, report)
+        show(checkpoint, report, tensors or not report["gancli"])  # another file's tensors are all it has
     if not report["gancli"]:
         raise CheckpointError(f"{checkpoint} is a safetensors file but not a gancli checkpoint: it has no "
                               f"gancli.* metadata (its tensors are listed above)")
 
 
-def show(checkpoint: Path, report: dict) -> None:
+def show(checkpoint: Path, report: dict, list_tensors: bool = False) -> None:
     console = Console()
     meta = Table(title=f"{checkpoint}", show_header=False)
     meta.add_column("key", style="bold")
@@ -48,6 +52,10 @@ def show(checkpoint: Path, report: dict) -> None:
         if counts["parameters"] is not None:
             meta.add_row(f"{network} parameters", f"{counts['parameters']:,}")
     console.print(meta)
+    if not list_tensors:
+        count = len(report["tensors"])
+        typer.echo(f"{count} tensor{'' if count == 1 else 's'}; --tensors lists them")
+        return
 
     tensors = Table(title="tensors")
     for column in ("name", "shape", "dtype"):

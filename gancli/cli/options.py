@@ -1,7 +1,9 @@
 """Parameter types shared by several commands, and options made from a config's fields.
 
 Options are Optional so that `train` can tell a flag not given (the config decides) from one
-given; a command with no config passes its default, which `show_default` states for both.
+given; a command with no config passes its default, which the option's help states for both.
+Every option names its value (`N`, `PATH`, `auto|fp32|bf16|fp16`) rather than a Python type, and
+a switch names none.
 """
 
 from __future__ import annotations
@@ -17,33 +19,50 @@ from typing import Annotated, Any, Callable, Mapping, Optional
 
 import typer
 
-from gancli.config import ON_NAN, PRECISIONS
-from gancli.errors import ConfigError
+from gancli.config import MAX_SEED, ON_NAN, PRECISIONS
+from gancli.errors import CheckpointError, ConfigError
 
 CheckpointArg = Annotated[Path, typer.Argument(
-    help="A gancli .safetensors checkpoint, or a run folder (its checkpoints/last.safetensors).", show_default=False)]
-BestOpt = Annotated[bool, typer.Option("--best", help="With a run folder: its best.safetensors (lowest FID) instead of last.")]
-SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed.", show_default="0")]
-DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.",
-                                                  show_default="auto")]
-# Choices as enums, so --help lists them ([auto|fp32|bf16|fp16]) and a wrong one is refused by name.
+    help="A gancli .safetensors checkpoint, or a run folder (its checkpoints/last.safetensors).", metavar="CHECKPOINT",
+    show_default=False)]
+BestOpt = Annotated[bool, typer.Option("--best", metavar="",
+                                       help="With a run folder: its best.safetensors (lowest FID) instead of last.")]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", metavar="N", help="Random seed. Default: 0.",
+                                                show_default=False, min=0, max=MAX_SEED)]
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", metavar="DEVICE",
+                                                  help="auto, cpu, cuda, cuda:N or mps. Default: auto.",
+                                                  show_default=False)]
+# Choices as enums, so a wrong one is refused by name; the metavar lists them ([auto|fp32|bf16|fp16]).
 Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)
 OnNan = Enum("OnNan", {name: name for name in ON_NAN}, type=str)
 
 PrecisionOpt = Annotated[Optional[Precision], typer.Option(
-    "--precision", help="auto: bf16 on CUDA and on CPUs with bf16 instructions (AVX512-BF16, AMX), else fp32.",
-    show_default="auto")]
+    "--precision", metavar="|".join(PRECISIONS), show_default=False,
+    help="auto: bf16 on CUDA and on CPUs with bf16 instructions (AVX512-BF16, AMX), else fp32. Default: auto.")]
 OnNanOpt = Annotated[Optional[OnNan], typer.Option(
-    "--on-nan", help="When a loss or weight goes non-finite: stop, or roll back to the last checkpoint with a "
-                     "lower learning rate.", show_default="stop")]
+    "--on-nan", metavar="|".join(ON_NAN), show_default=False,
+    help="When a loss or weight goes non-finite: stop, or roll back to the last checkpoint with a lower learning "
+         "rate. Default: stop.")]
 CudaGraphsOpt = Annotated[Optional[bool], typer.Option(
-    "--cuda-graphs/--no-cuda-graphs", help="Replay the whole step as one CUDA graph; default: on for CUDA.",
-    show_default=False)]
-CompileOpt = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the networks.",
-                                                    show_default=False)]
-Tf32Opt = Annotated[Optional[bool], typer.Option("--tf32/--no-tf32", help="With fp32 on CUDA, use TF32 tensor cores.",
-                                                  show_default="tf32")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+    "--cuda-graphs/--no-cuda-graphs", metavar="", show_default=False,
+    help="Replay the whole step as one CUDA graph. Default: on for CUDA.")]
+CompileOpt = Annotated[Optional[bool], typer.Option("--compile/--no-compile", metavar="", show_default=False,
+                                                    help="torch.compile the networks. Default: --no-compile.")]
+Tf32Opt = Annotated[Optional[bool], typer.Option("--tf32/--no-tf32", metavar="", show_default=False,
+                                                  help="With fp32 on CUDA, use TF32 tensor cores. Default: --tf32.")]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print JSON instead of a table.")]
+
+
+def existing_checkpoint(path: Path, best: bool = False) -> Path:
+    """The checkpoint file a command's CHECKPOINT means, refused at once when it is not there:
+    before torch loads, so a mistyped path costs no seconds."""
+    from gancli.checkpoints.locate import checkpoint_in
+
+    checkpoint = checkpoint_in(path, best)
+    if not checkpoint.is_file():
+        raise CheckpointError(f"checkpoint not found: {checkpoint}" if not checkpoint.exists()
+                              else f"not a file: {checkpoint}")
+    return checkpoint
 
 
 def choice(value: Enum | None) -> str | None:
@@ -74,6 +93,7 @@ class ConfigFlag:
     names: tuple[str, ...] = ()  # instead of --field-name, e.g. ("--out", "-o", "--output")
     path: bool = False           # a str field given as a path, so that a shell completes file names
     commas: bool = False         # a list field given as one comma-separated value, '' for none
+    metavar: str = ""            # what --help calls the value; default: N for a number, NAME, PATH or NAMES
 
 
 class ConfigFlags:
@@ -95,10 +115,11 @@ class ConfigFlags:
                     kind = _without_none(hints[name])
                     dashed = name.replace("_", "-")
                     names = row.names or (f"--{dashed}/--no-{dashed}" if kind is bool else f"--{dashed}",)
+                    metavar = row.metavar or _metavar(kind, row)
                     kind = Path if row.path else str if row.commas else kind
                     option = Annotated[Optional[kind], typer.Option(
-                        *names, help=row.help, show_default=_shown(getattr(defaults, name), names[0]),
-                        rich_help_panel=panel)]
+                        *names, help=_with_default(row.help, _shown(getattr(defaults, name), names[0])),
+                        metavar=metavar, show_default=False, rich_help_panel=panel)]
                     if row.commas:
                         self._commas[name] = names[0]
                 else:
@@ -139,13 +160,29 @@ def _without_none(hint: Any) -> Any:
     return hint
 
 
-def _shown(default: Any, name: str) -> str | bool:
+def _metavar(kind: Any, row: ConfigFlag) -> str:
+    """What --help calls a flag's value: nothing for a switch, else by its type."""
+    if kind is bool:
+        return ""
+    if row.path:
+        return "PATH"
+    if row.commas:
+        return "NAMES"
+    return {int: "N", float: "X"}.get(kind, "NAME")
+
+
+def _with_default(text: str, shown: str | None) -> str:
+    """Help with the default at its end, in the sentence, where it takes no line of its own."""
+    return f"{text} Default: {shown}." if shown else text
+
+
+def _shown(default: Any, name: str) -> str | None:
     """The config's default as --help shows it: a bool by the flag that gives it."""
     if default is None or default == []:
-        return False
+        return None
     if isinstance(default, bool):
         on, _, off = name.partition("/")
-        return (on if default else off).lstrip("-")
+        return on if default else off.strip()
     if isinstance(default, list):
         return ",".join(default)
     if isinstance(default, float):

@@ -7,18 +7,24 @@ from typing import Annotated, Optional
 
 import typer
 
-RunArg = Annotated[Path, typer.Argument(help="A run folder.", show_default=False)]
+RunArg = Annotated[Path, typer.Argument(help="A run folder.", metavar="RUN", show_default=False)]
 
 
 def report(
     run_dir: RunArg,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", "--out", help="The HTML file to write.",
-                                                   show_default="RUN/report.html")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", "--out", metavar="FILE",
+                                                   help="The HTML file to write.", show_default="RUN/report.html")] = None,
     timelapse: Annotated[bool, typer.Option("--timelapse", help="Rebuild RUN/samples/timelapse.gif from the grids instead.")] = False,
 ):
-    """Write RUN's report: config, how it ended, curves, samples over training, real beside
-    generated images and checkpoints, with every figure inline (no network needed to view it)."""
+    """Write RUN's report: one HTML page, every figure inline.
+
+    How the run ended, how long it trained and on what, its scores over training, its curves, its
+    samples over training, real beside generated images, its checkpoints and its config.
+    """
     from gancli.errors import GancliError
+
+    if not (run_dir / "config.yaml").is_file():  # said before torch loads, as write_report would say it
+        raise GancliError(f"{run_dir} holds no gancli run (no config.yaml) to report on")
     from gancli.report import write_report
     from gancli.sampling.timelapse import write_timelapse
     from gancli.training.run.folder import RunFolder

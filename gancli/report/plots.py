@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("svg")  # no display, no GUI toolkit: figures go straight to SVG text
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
+from gancli.report.scores import Evaluation, score_keys, score_of  # noqa: E402
+
 SERIES = {  # figure title -> (metric key, label) pairs drawn together
     "Losses": [("loss_d", "discriminator"), ("loss_g", "generator")],
     "D(x) and D(G(z))": [("d_real", "D(x), real"), ("d_fake", "D(G(z)), generated")],
@@ -34,7 +36,7 @@ def line_plots(records: list[dict[str, Any]]) -> dict[str, str]:
         drawn = [(key, label) for key, label in series if any(key in r for r in records)]
         if not drawn:
             continue
-        figure, axes = plt.subplots(figsize=(6, 2.6))
+        figure, axes = plt.subplots(figsize=(4.6, 2.4))
         for key, label in drawn:
             points = [(r["step"], r[key]) for r in records if key in r]
             axes.plot([s for s, _ in points], [v for _, v in points], label=label)
@@ -47,19 +49,27 @@ def line_plots(records: list[dict[str, Any]]) -> dict[str, str]:
     return figures
 
 
-def score_plot(records: list[dict[str, Any]], best_step: int | None) -> str | None:
-    """FID over steps, the best checkpoint's step marked; None when the run never evaluated."""
-    points = [(r["step"], r["fid"]) for r in records if "fid" in r]
-    if not points:
-        return None
-    figure, axes = plt.subplots(figsize=(6, 2.6))
-    axes.plot([s for s, _ in points], [v for _, v in points], marker="o", label="FID")
-    if best_step is not None:
-        best = [v for s, v in points if s == best_step]
-        if best:
-            axes.plot([best_step], best, marker="*", markersize=14, linestyle="none", label="best checkpoint")
-    axes.set_xlabel("step")
-    axes.set_title("FID (lower is better)")
-    axes.grid(alpha=0.3)
-    axes.legend()
-    return svg(figure)
+def score_plots(found: list[Evaluation], best_step: int | None) -> dict[str, str]:
+    """Title -> SVG, one per score the run's evaluations hold, over steps; FID marks the best
+    checkpoint's step. None of them when the run never evaluated."""
+    figures = {}
+    for key in score_keys(found):
+        score = score_of(key)
+        points = [(evaluation.step, evaluation.scores[key]) for evaluation in found if key in evaluation.scores]
+        figure, axes = plt.subplots(figsize=(4.6, 2.4))
+        scale = 100 if score.percent else 1
+        axes.plot([s for s, _ in points], [v * scale for _, v in points], marker="o", label=score.label)
+        if key == "fid" and best_step is not None:
+            best = [v for s, v in points if s == best_step]
+            if best:
+                axes.plot([best_step], best, marker="*", markersize=14, linestyle="none", label="best checkpoint")
+                axes.legend()
+        if score.percent:
+            axes.set_ylim(0, 100)
+            axes.set_ylabel("%")
+        axes.set_xlabel("step")
+        title = f"{score.label} ({'lower' if score.lower_is_better else 'higher'} is better)"
+        axes.set_title(title)
+        axes.grid(alpha=0.3)
+        figures[title] = svg(figure)
+    return figures

@@ -12,7 +12,6 @@ the `Reporter` it is given, and says nothing without one.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import signal
 import time
@@ -61,6 +60,7 @@ class Trainer:
     def run_loop(self) -> RunResult:
         run, config = self.run, self.run.config
         self.start_interval()
+        run.reporter.step_size(config.batch_size * run.step.model.d_steps)
         run.reporter.start(run.total_steps, run.steps_per_epoch, run.progress.step)
         run.reporter.notify(f"step: {run.step.device_step.effective_execution.describe()}")
         signals = StopSignals()
@@ -178,6 +178,7 @@ class Trainer:
         if evaluation.improved:
             run.write_best()
         run.loggers.scalars(run.progress.step, {"epoch": run.epoch, **evaluation.scores})
+        run.reporter.scores(run.progress.step, evaluation.scores)
         run.reporter.notify(f"step {run.progress.step}  {describe_scores(evaluation.scores)}"
                             + ("  (best so far)" if evaluation.improved else ""))
 
@@ -194,8 +195,12 @@ class Trainer:
         """Write how the run ended to status.json (rank 0), then raise `err` if there is one."""
         run = self.run
         if run.world.is_main:
-            with contextlib.suppress(GancliError):  # a full disk must not hide the error being reported
+            try:
                 run.folder.write_status(ending_state(err), run.progress.step, str(err) if err else "")
+            except GancliError:
+                if err is None:
+                    raise  # a finished run whose status.json cannot be written says so
+                # else a full disk must not hide the error being reported
         if err is not None:
             raise err from None
 

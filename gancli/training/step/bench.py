@@ -69,22 +69,28 @@ def _synchronize(device: torch.device) -> None:
 
 
 def bench_step(config: TrainConfig, shape: ImageShape, notify: Callable[[str], None] = print,
-               execution: Execution | None = None) -> Step:
-    """The step `train` would assemble from `config`, fed random `shape` images resident on the device."""
+               execution: Execution | None = None, classes: int = 0) -> Step:
+    """The step `train` would assemble from `config`, fed random `shape` images resident on the
+    device; a conditional config's with random labels of `classes` classes."""
     device = execution.device if execution is not None else resolve_device(config.device)
     model = resolve_model(config)
+    classes = classes if config.conditional else 0
+    if config.conditional and classes < 2:
+        raise ConfigError("conditional: bench needs the number of classes to time a conditional step")
     data_rng = torch.Generator(device=device).manual_seed(config.seed)
-    pixels = torch.randint(0, 256, (config.batch_size * DATA_BATCHES * model.d_steps, *shape.as_tuple()),
-                           dtype=torch.uint8, device=device, generator=data_rng)
+    count = config.batch_size * DATA_BATCHES * model.d_steps
+    pixels = torch.randint(0, 256, (count, *shape.as_tuple()), dtype=torch.uint8, device=device, generator=data_rng)
+    labels = torch.randint(0, classes, (count,), device=device, generator=data_rng) if classes else None
     return assemble_step(
         config, model, shape,
-        lambda execution: DeviceBatches(pixels, config.batch_size, config.seed, channels_last=execution.channels_last),
-        World(device=device), notify=notify, execution=execution)
+        lambda execution: DeviceBatches(pixels, config.batch_size, config.seed, labels=labels,
+                                        channels_last=execution.channels_last),
+        World(device=device), classes=classes, notify=notify, execution=execution)
 
 
 def bench(config: TrainConfig, image_size: int = 64, channels: int = 3, steps: int = 200,
           warmup_steps: int = WARMUP_STEPS, notify: Callable[[str], None] | None = None,
-          execution: Execution | None = None) -> BenchResult:
+          execution: Execution | None = None, classes: int = 0) -> BenchResult:
     """Assemble `config`'s step for `channels` x `image_size`^2 images as `train` would and time
     `steps` steps. `execution`, when given, replaces what the config's options resolve to on its
     device, so that settings `train` does not choose by default can be measured too."""
@@ -103,7 +109,7 @@ def bench(config: TrainConfig, image_size: int = 64, channels: int = 3, steps: i
     device = execution.device if execution is not None else resolve_device(config.device)
     use_device(device)  # the timing events are recorded on the current device
     shape = ImageShape(channels, image_size, image_size)
-    step = bench_step(config, shape, record, execution)
+    step = bench_step(config, shape, record, execution, classes)
     loop = step.device_step
 
     def run(n: int) -> None:
