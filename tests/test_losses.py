@@ -82,7 +82,7 @@ def test_an_unknown_loss_names_the_available_ones(tmp_path):
 
     available = ", ".join(losses.names())  # the built-ins and any installed plugin's
     assert {"bce", "hinge", "wgan-gp"} <= set(losses.names())
-    with pytest.raises(RegistryError, match=f"unknown loss 'wgan'; available: {available}$"):
+    with pytest.raises(RegistryError, match=f"unknown loss 'wgan'; did you mean wgan-gp\\? available: {available}$"):
         train(tiny_config(tmp_path / "run", loss="wgan"))
     assert not (tmp_path / "run").exists()
 
