@@ -11,7 +11,6 @@ dataset's or a pack's decoded images are looked at in memory.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch.nn.functional as F
 
 from gancli.datasets import datasets
 from gancli.datasets.base import Images
-from gancli.datasets.folder import DEFAULT_SIZE, candidate_files, describe_stray
+from gancli.datasets.folder import DEFAULT_SIZE, candidate_files, describe_stray, visible_entries
 from gancli.datasets.loading import folder_named, load_images, parse_data, resolve_split
 from gancli.datasets.pack import is_pack_name, pixels_sha256, read_pack
 from gancli.datasets.scan import GRAYSCALE_MODES, THUMB_SIDE, FileRecord, scan
@@ -99,21 +98,8 @@ def describe_source(source: dict[str, Any]) -> str:
 
 def dead_links(root: Path) -> list[Path]:
     """Links under `root` (hidden ones aside) that loop or lead nowhere: training never sees them."""
-    found, folders = [], [root]
-    while folders:
-        try:
-            with os.scandir(folders.pop()) as entries:
-                listed = list(entries)
-        except OSError:
-            continue
-        for entry in listed:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                folders.append(Path(entry.path))
-            elif entry.is_symlink() and not Path(entry.path).exists():
-                found.append(Path(entry.path))
-    return sorted(found)
+    return sorted(Path(entry.path) for entry in visible_entries(root)
+                  if entry.is_symlink() and not Path(entry.path).exists())
 
 
 def check_folder(root: Path, image_size: int | None = None, workers: int | None = None,

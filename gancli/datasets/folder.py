@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from PIL import Image
@@ -27,11 +28,9 @@ from gancli.errors import GancliError
 DEFAULT_SIZE = 64
 
 
-def candidate_files(root: Path) -> list[Path]:
-    """Every regular file under `root`, sorted, skipping hidden files and folders; links to files
-    count, links to folders are not followed (so a link loop is never walked), and a folder that
-    cannot be listed is passed over."""
-    found: list[Path] = []
+def visible_entries(root: Path) -> Iterator[os.DirEntry]:
+    """Every entry under `root` but hidden files and folders, walked without following links to
+    folders (so a link loop is never walked); a folder that cannot be listed is passed over."""
     folders = [root]
     while folders:
         try:
@@ -45,10 +44,20 @@ def candidate_files(root: Path) -> list[Path]:
             try:
                 if entry.is_dir(follow_symlinks=False):
                     folders.append(Path(entry.path))
-                elif entry.is_file():
-                    found.append(Path(entry.path))
-            except OSError:  # a link that loops
-                pass
+            except OSError:
+                continue
+            yield entry
+
+
+def candidate_files(root: Path) -> list[Path]:
+    """Every regular file under `root`, sorted, as `visible_entries` walks them; links to files count."""
+    found: list[Path] = []
+    for entry in visible_entries(root):
+        try:
+            if not entry.is_dir(follow_symlinks=False) and entry.is_file():
+                found.append(Path(entry.path))
+        except OSError:  # a link that loops
+            pass
     return sorted(found)
 
 
