@@ -50,6 +50,20 @@ def test_the_reference_comparison_trains_both_sides_per_seed_and_flags_collapse(
     assert (out / "reference-seed1.png").is_file() and (out / "gancli-seed0.png").is_file()
 
 
+def test_the_equal_compute_comparison_copies_each_side_at_every_budget(tmp_path):
+    out = tmp_path / "equal"
+    tiny = [arg for arg in TINY if arg not in ("--steps", "2")]
+    result = run("equal_compute.py", *tiny, "--minutes", "0.01,0.03", "--seeds", "0", "--reference-width", "8",
+                 "--set", "model.g_channels=16", "--set", "model.d_channels=8", "--out", out)
+    report = json.loads((out / "report.json").read_text())
+    runs = {(r["side"], r["minutes"]): r for r in report["runs"]}
+    assert set(runs) == {(side, m) for side in ("gancli", "reference") for m in (0.01, 0.03)}
+    for side in ("gancli", "reference"):  # the later copy has trained longer, from the same run
+        assert 0 < runs[side, 0.01]["steps"] < runs[side, 0.03]["steps"]
+        assert (out / f"{side}-seed0-0.03min.png").is_file()
+    assert "| 0.03 | gancli | 1 |" in result.stdout and (out / "fid-vs-minutes.svg").is_file()
+
+
 @pytest.mark.skipif(not (SHARED_DATA / "svhn").is_dir(), reason="../shared/data/svhn is absent")
 def test_the_small_svhn_check_trains_on_the_real_images_and_measures_diversity(tmp_path):
     out = tmp_path / "svhn"
