@@ -46,6 +46,13 @@ class TrainingDiverged(GancliError):
     exit_code = 3
 
 
+class TrainingUnhealthy(TrainingDiverged):
+    """The discriminator saturated or the generator collapsed, and `on_collapse` stopped the run
+    (at once, or once rollbacks ran out); a checkpoint was written first."""
+
+    exit_code = 4
+
+
 class FailedElsewhere(GancliError):
     """Under torchrun, rank 0 failed and said why; this rank stops with the same exit code."""
 

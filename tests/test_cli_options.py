@@ -60,11 +60,11 @@ def test_aliases_and_boolean_pairs_are_kept():
 def test_flag_values_reach_the_config_as_it_spells_them(monkeypatch, tmp_path):
     config = resolved(monkeypatch, "-o", tmp_path / "run", "--inception", tmp_path / "net.pth",
                       "--augment", "color, cutout", "--eval-metrics", "fid,classifier", "--precision", "bf16",
-                      "--on-nan", "rollback", "--no-download", "--conditional", "--logger", "tensorboard",
-                      "--r1", "0.5", "--steps", 3)
+                      "--on-nan", "rollback", "--on-collapse", "stop", "--no-download", "--conditional",
+                      "--logger", "tensorboard", "--r1", "0.5", "--steps", 3)
     assert config.out == str(tmp_path / "run") and config.inception == str(tmp_path / "net.pth")
     assert config.augment == ["color", "cutout"] and config.eval_metrics == ["fid", "classifier"]
-    assert config.precision == "bf16" and config.on_nan == "rollback"
+    assert config.precision == "bf16" and config.on_nan == "rollback" and config.on_collapse == "stop"
     assert config.download is False and config.conditional is True
     assert config.loggers == ["tensorboard"] and config.r1 == 0.5 and config.steps == 3
 
@@ -87,3 +87,11 @@ def test_a_bad_flag_value_is_one_line_naming_it_before_training(args, message):
     result = runner.invoke(app, ["train", *args])
     assert result.exit_code == 1 and result.output.startswith("Error: ") and message in result.output, result.output
     assert result.output.count("\n") == 1
+
+
+def test_on_collapse_is_a_choice_in_the_schedule_panel_refused_by_name():
+    option = train_options()["on_collapse"]
+    assert option.opts == ["--on-collapse"] and option.metavar == "warn|stop|rollback"
+    assert option.rich_help_panel == "Schedule" and "Default: warn." in option.help
+    result = runner.invoke(app, ["train", "--on-collapse", "halt"])
+    assert result.exit_code == 2 and "'halt' is not one of 'warn', 'stop', 'rollback'" in result.output, result.output

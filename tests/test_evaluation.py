@@ -36,7 +36,7 @@ def test_eval_command_scores_a_checkpoint_and_reuses_real_features(tiny_run, tmp
     assert again.exit_code == 0, again.output
     assert "real features from the cache" in again.output and "KID" not in again.output
     fid_line = next(line for line in again.output.splitlines() if line.strip().startswith("FID"))
-    assert float(fid_line.split()[-1]) == float(f"{report['fid']:.6g}")  # same seed, same images, same score
+    assert float(fid_line.split()[1]) == float(f"{report['fid']:.6g}")  # same seed, same images, same score
 
 
 def test_generated_images_are_scored_as_their_pngs_hold_them(tiny_run, standin_extractor, tmp_path):

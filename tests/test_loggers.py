@@ -58,3 +58,44 @@ def test_an_unknown_or_missing_logger_is_one_line_before_the_run_starts(tmp_path
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
     with pytest.raises(GancliError, match=r'needs the tensorboard package: pip install "gancli\[tensorboard\]"'):
         train(tiny_config(tmp_path / "b", loggers=["tensorboard"]), reporter=Reporter())
+
+
+RECORDING_LOGGER = """
+from gancli.loggers import Logger
+
+RECEIVED = []
+
+class Recording(Logger):
+    description = "remembers what it is given"
+    def scalars(self, step, values):
+        RECEIVED.append((step, dict(values)))
+"""
+
+
+def test_only_metrics_jsonl_gets_values_that_are_not_numbers(install_package, tmp_path):
+    from gancli.loggers import Loggers
+
+    install_package("recording-log", {"gancli.loggers": {"recording": "recording_log:Recording"}},
+                    modules={"recording_log": RECORDING_LOGGER})
+    import recording_log
+
+    logs = Loggers(["recording"]).open(tmp_path, {}, 0)
+    logs.scalars(10, {"fid": 12.5, "classes": 10, "protocol": {"eval_num": 16}, "health": "saturated"})
+    logs.scalars(20, {"health": "collapsed", "message": "the generator collapsed at step 20"})  # nothing numeric
+    logs.close()
+    assert recording_log.RECEIVED == [(10, {"fid": 12.5, "classes": 10})]
+    jsonl = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert jsonl == [{"step": 10, "fid": 12.5, "classes": 10, "protocol": {"eval_num": 16}, "health": "saturated"},
+                     {"step": 20, "health": "collapsed", "message": "the generator collapsed at step 20"}]
+
+
+def test_tensorboard_gets_the_scores_but_not_how_they_were_measured(tmp_path, standin_extractor):
+    out = tmp_path / "run"
+    train(tiny_config(out, steps=2, eval_every=2, eval_num=16, loggers=["tensorboard"]), reporter=Reporter(),
+          feature_extractor=standin_extractor)
+    jsonl = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    (scores,) = [record for record in jsonl if "fid" in record]
+    assert isinstance(scores["protocol"], dict)  # metrics.jsonl keeps it
+    tags = set(events(out).Tags()["scalars"])
+    assert {"fid", "loss_d"} <= tags
+    assert not any(tag.startswith("protocol") for tag in tags)

@@ -127,27 +127,53 @@ def test_the_report_shows_every_score_over_steps_and_each_checkpoints_score(tmp_
     assert sorted(scores) == [2, 4]
     page = write_report(run, tmp_path / "report.html").read_text()
     evaluation = page.split("<h2>Evaluation</h2>", 1)[1].split("<h2>", 1)[0]
-    assert "FID (lower is better)" in evaluation and evaluation.count("<svg") == 1
+    assert "FID (lower is better)" in evaluation and evaluation.count("<svg") == 2  # FID and diversity
     for step, fid in scores.items():
         assert f"<td class='number'>{step}</td><td class='number'>{fid:.2f}</td>" in evaluation
     checkpoints = page.split("<h2>Checkpoints</h2>", 1)[1]
     for name, step in (("last.safetensors", 4), ("step-0000002.safetensors", 2), ("step-0000004.safetensors", 4)):
-        assert f"<td>{name}</td><td class='number'>{step}</td><td>FID {scores[step]:.2f}</td>" in checkpoints
+        assert f"<td>{name}</td><td class='number'>{step}</td><td>FID {scores[step]:.2f}, diversity " in checkpoints
     summary = page.split("<h2>", 1)[0]
     assert re.search(r"<th>Training time</th><td>about \d+ s, its logged intervals added up", summary)
-    assert "<th>Trained on</th><td>cpu " in summary and f"FID {scores[4]:.2f} at step 4" in summary
+    assert "<th>Trained on</th><td>cpu " in summary and f"FID {scores[4]:.2f}, diversity " in summary
 
 
-def test_a_score_measured_under_a_protocol_shows_it(tmp_path, tiny_run):
+def test_a_score_measured_under_a_protocol_shows_it_once_or_per_row_when_they_differ(tmp_path, tiny_run):
+    from gancli.metrics.protocol import Protocol
+
     run = tmp_path / "run"
     shutil.copytree(tiny_run.out, run)
+    ours = Protocol(("fid",), 2000, 2000, "gancli:mnist/test", "a" * 16, "inception-sd-6726825d", "bilinear to 299x299",
+                    "EMA", "fp32", 12345)
     with (run / "metrics.jsonl").open("a") as metrics:
-        metrics.write(json.dumps({"step": 4, "fid": 12.5, "protocol": {"images": 5000, "network": "inception-v3",
-                                                                        "reference": {"data": "synthetic"}}}) + "\n")
+        for step in (2, 4):
+            metrics.write(json.dumps({"step": step, "fid": 12.5 + step, "protocol": ours.as_dict()}) + "\n")
     page = write_report(run, tmp_path / "report.html").read_text()
     evaluation = page.split("<h2>Evaluation</h2>", 1)[1].split("<h2>", 1)[0]
-    assert "<th>protocol</th>" in evaluation and "12.50" in evaluation
+    assert "<th>protocol</th>" not in evaluation and "16.50" in evaluation
+    assert f"Every score measured under one protocol: {ours.line().removeprefix('protocol: ')}" in evaluation
+
+    with (run / "metrics.jsonl").open("a") as metrics:  # another tool's protocol at a later step
+        metrics.write(json.dumps({"step": 6, "fid": 9.0, "protocol": {"images": 5000, "network": "inception-v3",
+                                                                       "reference": {"data": "synthetic"}}}) + "\n")
+    page = write_report(run, tmp_path / "report.html").read_text()
+    evaluation = page.split("<h2>Evaluation</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "<th>protocol</th>" in evaluation and "9.00" in evaluation
     assert "images: 5000, network: inception-v3, reference: (data: synthetic)" in evaluation
+    assert "2,000 EMA samples (seed 12345, fp32) vs 2,000 real gancli:mnist/test #aaaaaaaa" in evaluation
+
+
+def test_the_report_shows_memorisation_found_by_eval(tmp_path, tiny_run):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run.out, run)
+    (run / "memorisation").mkdir()
+    (run / "memorisation" / "last.json").write_text(json.dumps(
+        {"checkpoint": "last.safetensors", "memorisation_share": 0.62, "memorisation_z": -7.5, "memorised": 1.0}))
+    shutil.copy(next((run / "samples").glob("step-*.png")), run / "memorisation" / "last.png")
+    page = write_report(run, tmp_path / "report.html").read_text()
+    section = page.split("<h2>Memorisation</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "62.0% of samples nearer to a training image" in section and "z -7.50; flagged" in section
+    assert section.count("<img src='data:image/png;base64,") == 1 and "below each: that training image" in section
 
 
 def test_a_conditional_runs_grids_name_the_class_of_each_row(conditional_run, tmp_path):
@@ -166,5 +192,5 @@ def test_the_evaluation_section_renders_in_a_browser(tmp_path, standin_extractor
     shown = rendered(report, tmp_path)
     assert shown["fetched"] == []
     plots = [item for item in shown["shown"] if item["tag"] == "svg"]
-    assert len(plots) == 3 + 1  # the curves, and FID over steps
+    assert len(plots) == 3 + 2  # the curves, and FID and diversity over steps
     assert all(item["loaded"] and item["width"] > 0 and item["height"] > 0 for item in shown["shown"]), shown

@@ -44,6 +44,8 @@ class CheckpointInfo:
     precision: str = ""              # what the step trained in (`precision: auto` resolved); "" in older files
     kernels: str = ""                # the machine's kernels, as training.execution.kernels_of says them
     dataset_package: str = ""        # the package of the dataset's entry; "" in older files and for folders
+    scores: dict[str, float] = field(default_factory=dict)  # a best checkpoint's scores, which chose it
+    score_protocol: dict[str, Any] = field(default_factory=dict)  # what they were measured under
 
     @property
     def dataset_entry(self) -> str:
@@ -89,6 +91,10 @@ class CheckpointInfo:
             values["precision"] = self.precision
         if self.kernels:
             values["kernels"] = self.kernels
+        if self.scores:
+            values["scores"] = json.dumps(self.scores, sort_keys=True)
+        if self.score_protocol:
+            values["score_protocol"] = json.dumps(self.score_protocol, sort_keys=True)
         return {PREFIX + key: value for key, value in values.items()}
 
     @classmethod
@@ -149,4 +155,6 @@ class CheckpointInfo:
             precision=metadata.get(PREFIX + "precision", ""),
             kernels=metadata.get(PREFIX + "kernels", ""),
             dataset_package=metadata.get(PREFIX + "dataset_package", ""),
+            scores=parsed("scores", dict) if PREFIX + "scores" in metadata else {},
+            score_protocol=parsed("score_protocol", dict) if PREFIX + "score_protocol" in metadata else {},
         )

@@ -34,6 +34,8 @@ def inspect(checkpoint: CheckpointArg, as_json: JsonOpt = False, best: BestOpt =
 
 
 def show(checkpoint: Path, report: dict, list_tensors: bool = False) -> None:
+    from gancli.metrics.protocol import Protocol
+
     console = Console()
     meta = Table(title=f"{checkpoint}", show_header=False)
     meta.add_column("key", style="bold")
@@ -45,6 +47,8 @@ def show(checkpoint: Path, report: dict, list_tensors: bool = False) -> None:
             meta.add_row(key, f"{len(value)}: " + ", ".join(f"{label} {name}" if name != str(label) else name
                                                             for label, name in enumerate(map(str, value))))
             continue
+        if key == "score_protocol" and Protocol.from_dict(value) is not None:  # what the best's scores mean
+            value = Protocol.from_dict(value).line().removeprefix("protocol: ")
         if key == "precision" and report["metadata"].get("config", {}).get("precision") == "auto":
             value = f"{value} (precision: auto, on {report['metadata'].get('kernels', 'its machine')})"
         meta.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))

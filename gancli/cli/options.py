@@ -20,6 +20,7 @@ from typing import Annotated, Any, Callable, Mapping, Optional
 import typer
 
 from gancli.config import MAX_SEED, ON_NAN, PRECISIONS
+from gancli.config.schema import ON_COLLAPSE
 from gancli.errors import CheckpointError, ConfigError
 
 CheckpointArg = Annotated[Path, typer.Argument(
@@ -35,6 +36,7 @@ DeviceOpt = Annotated[Optional[str], typer.Option("--device", metavar="DEVICE",
 # Choices as enums, so a wrong one is refused by name; the metavar lists them ([auto|fp32|bf16|fp16]).
 Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)
 OnNan = Enum("OnNan", {name: name for name in ON_NAN}, type=str)
+OnCollapse = Enum("OnCollapse", {name: name for name in ON_COLLAPSE}, type=str)
 
 PrecisionOpt = Annotated[Optional[Precision], typer.Option(
     "--precision", metavar="|".join(PRECISIONS), show_default=False,
@@ -43,6 +45,11 @@ OnNanOpt = Annotated[Optional[OnNan], typer.Option(
     "--on-nan", metavar="|".join(ON_NAN), show_default=False,
     help="When a loss or weight goes non-finite: stop, or roll back to the last checkpoint with a lower learning "
          "rate. Default: stop.")]
+OnCollapseOpt = Annotated[Optional[OnCollapse], typer.Option(
+    "--on-collapse", metavar="|".join(ON_COLLAPSE), show_default=False,
+    help="When the discriminator saturates (bce: tells real from fake almost perfectly for 200+ steps) or the "
+         "generator collapses (classes covered or diversity falling at evaluations): warn, stop with a checkpoint, "
+         "or roll back as --on-nan does. Default: warn.")]
 CudaGraphsOpt = Annotated[Optional[bool], typer.Option(
     "--cuda-graphs/--no-cuda-graphs", metavar="", show_default=False,
     help="Replay the whole step as one CUDA graph. Default: on for CUDA.")]

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from gancli.cli.options import (CompileOpt, ConfigFlag, ConfigFlags, CudaGraphsOpt, DeviceOpt, OnNanOpt, PrecisionOpt,
-                                SeedOpt, Tf32Opt)
+from gancli.cli.options import (CompileOpt, ConfigFlag, ConfigFlags, CudaGraphsOpt, DeviceOpt, OnCollapseOpt, OnNanOpt,
+                                PrecisionOpt, SeedOpt, Tf32Opt)
 from gancli.config import TrainConfig, resolve_config
 
 RUN = "Run folder and outputs"
@@ -45,6 +45,7 @@ FLAGS = ConfigFlags(TrainConfig, {
         "steps": ConfigFlag("Steps (generator updates); wins over --epochs."),
         "batch_size": ConfigFlag("Images per batch; under torchrun, of all processes together."),
         "on_nan": OnNanOpt,
+        "on_collapse": OnCollapseOpt,
     },
     RUN: {
         "out": ConfigFlag("Run folder; default: runs/ARCH-DATA-TIME.", names=("--out", "-o", "--output"),

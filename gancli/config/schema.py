@@ -25,6 +25,7 @@ MAX_CONFIG_DEPTH = 32
 MAX_SEED = 2**32 - 1
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ON_NAN = ("stop", "rollback")
+ON_COLLAPSE = ("warn", "stop", "rollback")  # what a saturated D or a collapsed G does (training/run/health.py)
 EVAL_METRICS = ("fid", "classifier")
 AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's policies (gancli.training.step.augment)
 
@@ -63,6 +64,7 @@ class TrainConfig:
     on_nan: str = "stop"              # non-finite loss or weights: "stop", or "rollback" to the last checkpoint
     rollback_lr_factor: float = 0.5   # each rollback multiplies both learning rates by this
     max_rollbacks: int = 3            # then a run that keeps diverging stops
+    on_collapse: str = "warn"         # D saturated or G collapsed (run/health.py): "warn", or "stop"/"rollback" as on NaN
     eval_every: int = 0               # steps between FID evaluations (keeping best.safetensors); 0: none
     eval_num: int = 5000              # generated (and real) images per evaluation; FID is biased upward at small counts
     eval_metrics: list[str] = field(default_factory=lambda: ["fid"])  # fid and/or classifier (labelled data)
@@ -95,6 +97,8 @@ class TrainConfig:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.on_nan not in ON_NAN:
             raise ConfigError(f"on_nan must be one of {', '.join(ON_NAN)}, got {shorten(self.on_nan)}")
+        if self.on_collapse not in ON_COLLAPSE:
+            raise ConfigError(f"on_collapse must be one of {', '.join(ON_COLLAPSE)}, got {shorten(self.on_collapse)}")
         if not 0.0 < self.rollback_lr_factor < 1.0:
             raise ConfigError(f"rollback_lr_factor must be in (0, 1), got {self.rollback_lr_factor}")
         if self.channels not in (None, 1, 3):

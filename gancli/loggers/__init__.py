@@ -14,6 +14,9 @@ from gancli.loggers.base import Logger
 
 loggers: Registry[type[Logger]] = Registry("gancli.loggers", "logger", type)
 ALWAYS = ("jsonl",)
+#: Built-in loggers given a record's every value (metrics.jsonl: a health warning's text, the
+#: protocol an evaluation was measured under); every other logger gets its numbers only.
+EVERY_VALUE = ("jsonl",)
 
 
 class Loggers:
@@ -42,13 +45,16 @@ class Loggers:
 
     def _call(self, what: str, call: Callable[[Logger], None]) -> None:
         for plugin, member in list(self.members):
-            try:
-                call(member)
-            except Exception as err:
-                if plugin.builtin:
-                    raise
-                self.members = [(p, m) for p, m in self.members if m is not member]
-                self._let_go(plugin, what, err)
+            self._call_one(plugin, member, what, call)
+
+    def _call_one(self, plugin: Plugin, member: Logger, what: str, call: Callable[[Logger], None]) -> None:
+        try:
+            call(member)
+        except Exception as err:
+            if plugin.builtin:
+                raise
+            self.members = [(p, m) for p, m in self.members if m is not member]
+            self._let_go(plugin, what, err)
 
     def _let_go(self, plugin: Plugin, what: str, err: Exception) -> None:
         self.notify(f"logger {plugin.qualified_name} {plugin.version} failed to {what} "
@@ -59,8 +65,14 @@ class Loggers:
         self.opened = True
         return self
 
-    def scalars(self, step: int, values: dict[str, float]) -> None:
-        self._call("log scalars", lambda member: member.scalars(step, values))
+    def scalars(self, step: int, values: dict[str, Any]) -> None:
+        """Log `values` at `step`. Only metrics.jsonl takes values that are not numbers; the
+        others get the numbers alone, and nothing when there are none."""
+        numbers = {name: value for name, value in values.items() if isinstance(value, (int, float))}
+        for plugin, member in list(self.members):
+            given = values if plugin.builtin and plugin.name in EVERY_VALUE else numbers
+            if given:
+                self._call_one(plugin, member, "log scalars", lambda member: member.scalars(step, given))
 
     def image(self, step: int, name: str, grid: torch.Tensor) -> None:
         self._call("log an image", lambda member: member.image(step, name, grid))
@@ -72,4 +84,4 @@ class Loggers:
             self._call("close", lambda member: member.close())
 
 
-__all__ = ["ALWAYS", "Logger", "Loggers", "loggers"]
+__all__ = ["ALWAYS", "EVERY_VALUE", "Logger", "Loggers", "loggers"]

@@ -10,6 +10,7 @@ safetensors files (no pickle).
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -73,6 +74,36 @@ def real_features(extractor: FeatureExtractor, dataset: str, split: str, pixels:
     except OSError:
         pass  # an unwritable cache costs time on the next run, never the result
     return features, False
+
+
+FLOOR_SEED = 0  # the one random split of the real images into halves
+
+
+def real_floor(features: torch.Tensor, n: int, extractor: FeatureExtractor, dataset: str, split: str,
+               pixels: torch.Tensor, folder: Path | None = None) -> float:
+    """The real-data floor: FID between two disjoint random halves of `n` real images each (of
+    the features of `pixels`), what FID says of two samples of the very same distribution at this
+    N. Cached beside the features, keyed by `n`."""
+    from gancli.metrics.scores import GaussianStats, frechet_distance
+
+    folder = Path(folder) if folder is not None else cache_root() / "real-features"
+    path = stats_path(folder, dataset, split, pixels, extractor)
+    path = path.with_name(f"{path.stem}-floor-n{n}-s{FLOOR_SEED}.json")
+    try:
+        return float(json.loads(path.read_text(encoding="utf-8"))["fid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # absent or damaged: computed again
+    if not 2 <= n <= features.shape[0] // 2:
+        raise ValueError(f"two halves of {n} need {2 * n} real images, there are {features.shape[0]}")
+    order = torch.randperm(features.shape[0], generator=torch.Generator().manual_seed(FLOOR_SEED))
+    fid = frechet_distance(GaussianStats.of(features[order[:n]]), GaussianStats.of(features[order[n:2 * n]]))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps({"fid": fid, "n": n, "seed": FLOOR_SEED}), encoding="utf-8")
+    except OSError:
+        pass  # an unwritable cache costs time on the next evaluation, never the result
+    return fid
 
 
 @dataclass

@@ -33,12 +33,64 @@ def frechet_distance(a: GaussianStats, b: GaussianStats) -> float:
     S_a^(1/2) S_b S_a^(1/2), which avoids the non-symmetric matrix square root (and its complex
     round-off) that scipy.linalg.sqrtm needs.
     """
-    values, vectors = torch.linalg.eigh(a.cov.double())
-    root_a = (vectors * values.clamp(min=0).sqrt()) @ vectors.T
-    middle = root_a @ b.cov.double() @ root_a
-    trace_root = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
-    mean_term = (a.mean.double() - b.mean.double()).square().sum()
-    return float(mean_term + a.cov.trace() + b.cov.trace() - 2 * trace_root)
+    return FrechetReference(a).distance(b)
+
+
+class FrechetReference:
+    """One side of many Frechet distances (the real images'), its matrix square root taken once."""
+
+    def __init__(self, stats: GaussianStats):
+        self.stats = stats
+        values, vectors = torch.linalg.eigh(stats.cov.double())
+        self.root = (vectors * values.clamp(min=0).sqrt()) @ vectors.T
+        self.trace = stats.cov.double().trace()
+
+    def distance(self, other: GaussianStats) -> float:
+        middle = self.root @ other.cov.double() @ self.root
+        trace_root = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
+        mean_term = (self.stats.mean.double() - other.mean.double()).square().sum()
+        return float(mean_term + self.trace + other.cov.double().trace() - 2 * trace_root)
+
+
+def fid_bootstrap(reference: FrechetReference, fake: torch.Tensor, rounds: int = 10, seed: int = 0) -> float:
+    """The standard deviation of FID over `rounds` bootstrap resamples of the generated features
+    (drawn with replacement, as many as there are), the real side held fixed: how much the score
+    would move with another draw of generated images of the same size."""
+    if rounds < 2:
+        raise ValueError("a bootstrap standard deviation needs at least two rounds")
+    rng = torch.Generator().manual_seed(seed)
+    n = fake.shape[0]
+    values = torch.tensor([reference.distance(GaussianStats.of(fake[torch.randint(n, (n,), generator=rng)]))
+                           for _ in range(rounds)], dtype=torch.float64)
+    return float(values.std())
+
+
+@dataclass(frozen=True)
+class FIDInfinity:
+    value: float                             # FID extrapolated to infinitely many generated images
+    points: tuple[tuple[int, float], ...]    # (N, FID at N) the line was fitted to
+
+
+def fid_infinity(reference: FrechetReference, fake: torch.Tensor, points: int = 10, smallest: int | None = None,
+                 seed: int = 0) -> FIDInfinity:
+    """FID-infinity (Chong & Forsyth 2020): FID of random subsets of the generated features at
+    `points` sizes from `smallest` (default: a fifth of them) to all of them, fitted by least
+    squares as a line in 1/N and read at 1/N = 0. FID's bias grows as 1/N, so the intercept is
+    the score without it, comparable across sample counts."""
+    n = fake.shape[0]
+    smallest = smallest or max(2, n // 5)
+    if not 2 <= smallest < n or points < 2:
+        raise ValueError(f"FID-infinity needs at least two sizes between 2 and {n} generated features")
+    sizes = sorted({round(smallest + (n - smallest) * i / (points - 1)) for i in range(points)})
+    rng = torch.Generator().manual_seed(seed)
+    measured = []
+    for size in sizes:
+        subset = fake[torch.randperm(n, generator=rng)[:size]]
+        measured.append((size, reference.distance(GaussianStats.of(subset))))
+    x = torch.tensor([1 / size for size, _ in measured], dtype=torch.float64)
+    y = torch.tensor([value for _, value in measured], dtype=torch.float64)
+    slope = ((x - x.mean()) * (y - y.mean())).sum() / (x - x.mean()).square().sum()
+    return FIDInfinity(float(y.mean() - slope * x.mean()), tuple(measured))
 
 
 def polynomial_mmd2(x: torch.Tensor, y: torch.Tensor) -> float:

@@ -145,11 +145,14 @@ def evaluation_section(found: list[Evaluation], best_step: int | None) -> list[s
     parts = ["<h2>Evaluation</h2>"]
     parts.append(plots(score_plots(found, best_step)))
     protocols = [protocol_text(evaluation.protocol) for evaluation in found]
-    header = ["step", *(score_of(key).label for key in keys)] + (["protocol"] if any(protocols) else [])
+    per_row = any(protocols) and len(set(protocols)) > 1  # one protocol throughout is said once, below
+    header = ["step", *(score_of(key).label for key in keys)] + (["protocol"] if per_row else [])
     rows = [[f"{evaluation.step:,}", *(shown(key, evaluation.scores[key], evaluation.context)
                                        if key in evaluation.scores else "" for key in keys)]
-            + ([protocol] if any(protocols) else []) for evaluation, protocol in zip(found, protocols)]
+            + ([protocol] if per_row else []) for evaluation, protocol in zip(found, protocols)]
     parts.append(table(header, rows, numeric=set(range(len(keys) + 1))))
+    if any(protocols) and not per_row:
+        parts.append(f"<p class='note'>Every score measured under one protocol: {html.escape(protocols[0])}</p>")
     context = found[-1].context
     if "classifier_accuracy" in context:
         heldout = f" {context['classifier_heldout']:,.0f}" if "classifier_heldout" in context else ""
@@ -159,6 +162,28 @@ def evaluation_section(found: list[Evaluation], best_step: int | None) -> list[s
     if best_step is not None:
         parts.append(f"<p class='note'>checkpoints/best.safetensors holds step {best_step:,}.</p>")
     return parts
+
+
+def memorisation_section(run: RunFolder) -> list[str]:
+    """What `gancli eval --metrics memorisation` found for checkpoints of this run: its scores and
+    the generated images nearest to a training image, each above its nearest training image."""
+    found = []
+    for path in sorted(run.memorisation.glob("*.json")) if run.memorisation.is_dir() else []:
+        try:
+            kept = json.loads(path.read_text(encoding="utf-8"))
+            share, z, flagged = float(kept["memorisation_share"]), float(kept["memorisation_z"]), kept["memorised"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a hand edit or another tool's file: nothing to show
+        verdict = "flagged: its samples sit nearer the training images than new real images do" if flagged \
+            else "not flagged"
+        text = (f"{path.stem}.safetensors: {share:.1%} of samples nearer to a training image than the held-out "
+                f"real images' closest 5%; z {z:.2f}; {verdict}.")
+        pairs = path.with_suffix(".png")
+        image = (f"<figure><img src='{file_data(pairs, 'image/png')}' width='400' alt='closest pairs of "
+                 f"{html.escape(path.stem)}'><figcaption>top: the generated images nearest to a training image; "
+                 f"below each: that training image</figcaption></figure>") if pairs.is_file() else ""
+        found.append(f"<p>{html.escape(text)}</p>{image}")
+    return ["<h2>Memorisation</h2>", *found] if found else []
 
 
 def plots(figures: dict[str, str]) -> str:
@@ -216,6 +241,7 @@ def write_report(run_dir: Path, out: Path | None = None, notify: Callable[[str],
             parts.append("<div class='pair'>" + "".join(
                 f"<figure><img src='{data}' width='300' alt='{label}'><figcaption>{label}</figcaption></figure>"
                 for data, label in zip(pair, ("real training images", made))) + "</div>")
+    parts += memorisation_section(run)
     rows = checkpoint_rows(run, found)
     parts.append("<h2>Checkpoints</h2>")
     parts.append(table(["file", "step", "scores at its step"], [list(row) for row in rows], numeric={1})

@@ -33,6 +33,7 @@ SCORES = {
     "classes_covered": Score("classes covered", digits=0),
     "class_kl": Score("class KL", lower_is_better=True),
     "cas": Score("CAS", percent=True),
+    "diversity": Score("diversity", digits=2),   # the samples' spread over the real images': about 1, falling in a collapse
 }
 
 
@@ -87,9 +88,14 @@ def described(evaluation: Evaluation) -> str:
 
 
 def protocol_text(protocol: dict[str, Any] | None) -> str:
-    """A protocol mapping in words: 'images: 5000, network: inception-v3'; nested mappings in ( )."""
+    """A protocol in words: gancli's own as `gancli eval` prints it; any other mapping as
+    'images: 5000, network: inception-v3', nested mappings in ( )."""
     if not protocol:
         return ""
+    from gancli.metrics.protocol import Protocol
+
+    if (known := Protocol.from_dict(protocol)) is not None:
+        return known.line().removeprefix("protocol: ")
 
     def value_text(value: Any) -> str:
         if isinstance(value, dict):

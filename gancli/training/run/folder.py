@@ -8,6 +8,7 @@
     DIR/checkpoints/step-0001000.safetensors
     DIR/checkpoints/last.safetensors
     DIR/checkpoints/best.safetensors         the lowest FID so far, with --eval-every
+    DIR/memorisation/best.png, best.json     gancli eval --metrics memorisation of a checkpoint here
     DIR/state/step-0001000.safetensors       training state for resuming, one per checkpoint
     DIR/state/last.safetensors
     DIR/replaced-20260101-120000/            an earlier run that --overwrite moved aside
@@ -53,6 +54,7 @@ class RunFolder:
         self.samples = self.root / "samples"
         self.checkpoints = self.root / "checkpoints"
         self.state = self.root / "state"
+        self.memorisation = self.root / "memorisation"  # written by `gancli eval`, read by `gancli report`
 
     def holds_run(self) -> bool:
         """Whether the folder holds a gancli run: a config.yaml that is a gancli config."""

@@ -8,8 +8,8 @@ that write into it. Checkpoints, sample grids and the best checkpoint are writte
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -157,9 +157,11 @@ class Run:
         self.folder.write_checkpoint(self.progress.step, self.networks(), self.checkpoint_info(checkpoint_id), state)
         self.folder.prune(self.config.keep_last, self.run_id)
 
-    def write_best(self) -> None:
+    def write_best(self, scores: dict[str, float], protocol: dict[str, Any]) -> None:
+        """The best checkpoint, holding the scores that chose it and what they were measured under."""
+        info = replace(self.checkpoint_info(uuid.uuid4().hex), scores=scores, score_protocol=protocol)
         try:
-            save_checkpoint(self.folder.best_checkpoint, self.networks(), self.checkpoint_info(uuid.uuid4().hex))
+            save_checkpoint(self.folder.best_checkpoint, self.networks(), info)
         except OSError as err:
             raise GancliError(f"cannot write {self.folder.best_checkpoint}: {err.strerror or err}") from None
 

@@ -1,9 +1,12 @@
-"""What a run does when its losses or weights become NaN or infinite.
+"""What a run does when its losses or weights become NaN or infinite, or, with `on_collapse:
+rollback`, when its discriminator saturates or its generator collapses (`health.py`).
 
 With `on_nan: stop` (the default) it stops, saying how to resume from the last good checkpoint
 with a lower learning rate. With `on_nan: rollback` it goes back to the newest complete
 checkpoint, multiplies both learning rates by `rollback_lr_factor` and trains on, at most
-`max_rollbacks` times, and only when a checkpoint exists; then it stops as with `stop`.
+`max_rollbacks` times, and only when a checkpoint exists; then it stops as with `stop`. Rollbacks
+for NaN and for health draw on the same `max_rollbacks`: they are one run's count, kept in its
+checkpoints.
 """
 
 from __future__ import annotations
@@ -15,16 +18,26 @@ from gancli.training.run.stopping import diverged
 
 
 class RollbackPolicy:
-    def __init__(self, config: TrainConfig):
-        self.enabled = config.on_nan == "rollback"
+    def __init__(self, config: TrainConfig, enabled: bool | None = None):
+        """Rolls back when `enabled`; by default when `on_nan` says so."""
+        self.enabled = config.on_nan == "rollback" if enabled is None else enabled
         self.lr_factor = config.rollback_lr_factor
         self.most = config.max_rollbacks
 
     def respond(self, run: Run, problem: str) -> None:
         """Roll `run` back to its newest complete checkpoint, or raise `TrainingDiverged`."""
         root = run.folder.root
-        if not (self.enabled and run.progress.rollbacks < self.most and can_resume(root)):
+        if not self.can_roll_back(run):
             raise diverged(problem, root, run.folder.last_checkpoint if can_resume(root) else None, self.enabled)
+        self.roll_back(run, problem)
+
+    def can_roll_back(self, run: Run) -> bool:
+        """Enabled, with rollbacks left and a complete checkpoint to go back to."""
+        return self.enabled and run.progress.rollbacks < self.most and can_resume(run.folder.root)
+
+    def roll_back(self, run: Run, problem: str) -> None:
+        """Put `run` back at its newest complete checkpoint with lowered learning rates, and say so."""
+        root = run.folder.root
         training = run.step.training
         optimizers = (training.opt_g, training.opt_d)
         lowered = [[group["lr"] * self.lr_factor for group in opt.param_groups] for opt in optimizers]

@@ -167,7 +167,7 @@ def _notify_numerics(run: Run, trained: CheckpointInfo) -> None:
 
 def _scorer(run: Run, images: Images, feature_extractor) -> RunScorer:
     from gancli.metrics.features import inception_extractor  # the FID network loads only when asked for
-    from gancli.training.run.best import RunScorer, recorded_best
+    from gancli.training.run.best import RunScorer, best_to_beat
 
     config = run.config
     def fid_extractor():
@@ -177,8 +177,11 @@ def _scorer(run: Run, images: Images, feature_extractor) -> RunScorer:
     if "classifier" in config.eval_metrics and images.labels is None:
         raise ConfigError(f"eval_metrics: the classifier measures need class labels, and dataset "
                           f"{config.data} has none")
-    best = recorded_best(run.folder.metrics_path) if run.folder.best_checkpoint.exists() else float("inf")
     name, _ = parse_data(run.data.name, config.data_root)
     split = resolve_split(datasets.get(name), name, config.split)
-    return RunScorer(images, config.data, split, config.eval_num, bool(run.data.classes), extractor,
-                     "classifier" in config.eval_metrics, best, notify=run.reporter.notify)
+    scorer = RunScorer(images, config.data, split, config.eval_num, bool(run.data.classes), extractor,
+                       "classifier" in config.eval_metrics, notify=run.reporter.notify,
+                       generator="EMA" if run.step.ema is not None else "raw", device=run.device)
+    scorer.best_fid = best_to_beat(run.folder.best_checkpoint, run.folder.metrics_path, scorer.protocol,
+                                   run.reporter.notify)
+    return scorer

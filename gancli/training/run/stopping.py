@@ -1,4 +1,5 @@
-"""What stops a run early, and what it then says: divergence (found by `step.divergence`) and
+"""What stops a run early, and what it then says: divergence (found by `step.divergence`), a
+saturated discriminator or collapsed generator (found by `run.health`, with `on_collapse`) and
 SIGINT/SIGTERM.
 
 The signal handlers only set a flag that the loop checks between steps: nothing is written from
@@ -11,7 +12,7 @@ import signal
 import threading
 from pathlib import Path
 
-from gancli.errors import TrainingDiverged, TrainingInterrupted
+from gancli.errors import TrainingDiverged, TrainingInterrupted, TrainingUnhealthy
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as shells report it
 
@@ -29,6 +30,15 @@ def diverged(problem: str, run_dir: Path, last_checkpoint: Path | None, rolling_
                             f"--overwrite --lr LR")
 
 
+def unhealthy(message: str, remedy: str, run_dir: Path, checkpoint: Path, why: str = "") -> TrainingUnhealthy:
+    """The error `on_collapse` stops with, once the run as it stands is checkpointed: what was
+    seen (`message`), how to train on regardless, and what to change (`remedy`); `why` says why
+    it did not roll back instead."""
+    because = f" ({why})" if why else ""
+    return TrainingUnhealthy(f"training stopped{because}: {message}; checkpoint: {checkpoint}. Train on regardless: "
+                             f"gancli train --resume {run_dir} --on-collapse warn; or resume with {remedy}")
+
+
 def stopped_twice(first: signal.Signals, step: int, kept: str) -> TrainingInterrupted:
     """A second signal stops at once; `kept` says which complete checkpoint remains."""
     return TrainingInterrupted(f"stopped at once by a second signal after {first.name}, at step {step}; "
@@ -40,6 +50,7 @@ def ending_state(err: BaseException | None) -> str:
     if err is None:
         return "finished"
     return "interrupted" if isinstance(err, TrainingInterrupted) else \
+        "unhealthy" if isinstance(err, TrainingUnhealthy) else \
         "diverged" if isinstance(err, TrainingDiverged) else "failed"
 
 

@@ -25,11 +25,13 @@ from gancli.config import TrainConfig
 from gancli.core.device import resolve_device, use_device
 from gancli.errors import GancliError, TrainingInterrupted
 from gancli.training.reporting import Reporter
+from gancli.training.run.health import (COLLAPSED, REMEDIES, Finding, HealthWatch, recorded_scores, saturation_bounds,
+                                        unwatched)
 from gancli.training.run.resume import ResumePoint, find_resume_point
 from gancli.training.run.rollback import RollbackPolicy
 from gancli.training.run.setup import set_up_run
 from gancli.training.run.stopping import (EXIT_CODES, StopSignals, divergence_message, ending_state,
-                                          signal_check_due, stopped_twice)
+                                          signal_check_due, stopped_twice, unhealthy)
 from gancli.training.step.distributed import ParameterDigests, World, join
 from gancli.training.step.gan_step import STAT_NAMES
 
@@ -50,9 +52,12 @@ class Trainer:
                  resume: ResumePoint | Path | None = None, feature_extractor=None, world: World | None = None):
         self.run = set_up_run(config, reporter, overwrite, resume, feature_extractor, world)
         self.rollback = RollbackPolicy(self.run.config)
+        self.health = HealthWatch(saturation_bounds(self.run.step.model.loss))
+        self.health_rollback = RollbackPolicy(self.run.config, enabled=self.run.config.on_collapse == "rollback")
         self.digests = ParameterDigests(self.run.world)
         self.metrics: dict[str, Any] = {}
         self.start_interval()
+        self.restart_health()
 
     def close(self) -> None:
         self.run.close()
@@ -63,6 +68,9 @@ class Trainer:
         run.reporter.step_size(config.batch_size * run.step.model.d_steps)
         run.reporter.start(run.total_steps, run.steps_per_epoch, run.progress.step)
         run.reporter.notify(f"step: {run.step.device_step.effective_execution.describe()}")
+        blind = unwatched(self.health.saturation, run.step.model.loss_name, bool(config.eval_every))
+        if blind and config.on_collapse != "warn":
+            run.reporter.notify(f"on_collapse {config.on_collapse}: {blind}")
         signals = StopSignals()
         first_step = run.progress.step + 1
         try:
@@ -79,8 +87,9 @@ class Trainer:
                         continue
                     if config.sample_every and (step % config.sample_every == 0 or last):
                         run.world.on_main(run.write_samples)
-                    if run.scorer and (step % config.eval_every == 0 or last):
-                        self.evaluate()
+                    evaluation_due = config.eval_every and (step % config.eval_every == 0 or last)
+                    if evaluation_due and self.evaluate_and_watch():
+                        continue
                     checkpoint_due = config.checkpoint_every and step % config.checkpoint_every == 0
                     if (checkpoint_due or last or stop) and self.checkpoint_or_roll_back():
                         continue
@@ -132,6 +141,8 @@ class Trainer:
             if run.world.is_main:
                 run.loggers.scalars(run.progress.step, {k: v for k, v in self.metrics.items() if k != "step"})
             run.reporter.metrics(self.metrics)
+            rolled_back = self.act_on_health(self.health.interval(
+                run.progress.step, self.interval_steps, self.metrics["d_real"], self.metrics["d_fake"]))
         self.start_interval()
         return rolled_back
 
@@ -160,6 +171,7 @@ class Trainer:
             return False
         self.rollback.respond(self.run, divergence_message(int(bad_step), self.run.progress.step))
         self.start_interval()
+        self.restart_health()
         return True
 
     def checkpoint_or_roll_back(self) -> bool:
@@ -169,18 +181,73 @@ class Trainer:
         self.run.world.on_main(self.run.write_checkpoint)
         return False
 
-    def evaluate(self) -> None:
+    def evaluate(self) -> dict[str, float]:
         """Score the generator, log the scores, and keep the checkpoint when FID is the best so far."""
         from gancli.training.run.best import describe_scores
 
         run = self.run
         evaluation = run.scorer.score(run.sampled_generator, run.step.model.sample_latent, run.device)
         if evaluation.improved:
-            run.write_best()
-        run.loggers.scalars(run.progress.step, {"epoch": run.epoch, **evaluation.scores})
+            run.write_best(evaluation.scores, evaluation.protocol)
+        run.loggers.scalars(run.progress.step, {"epoch": run.epoch, **evaluation.scores,
+                                                "protocol": evaluation.protocol})
         run.reporter.scores(run.progress.step, evaluation.scores)
         run.reporter.notify(f"step {run.progress.step}  {describe_scores(evaluation.scores)}"
                             + ("  (best so far)" if evaluation.improved else ""))
+        return evaluation.scores
+
+    # -- health: a saturated discriminator, a collapsed generator -------------------------
+
+    def evaluate_and_watch(self) -> bool:
+        """Evaluate (rank 0, which holds the scorer) and act on a collapse the scores show; True
+        when the run rolled back."""
+        findings = self.health.evaluation(self.run.progress.step, self.evaluate()) if self.run.scorer else []
+        return self.act_on_health(findings, seen_by_all=False)
+
+    def act_on_health(self, findings: list[Finding], seen_by_all: bool = True) -> bool:
+        """Say what the health watch found (a line and a metrics.jsonl record each) and, for
+        trouble, warn, stop or roll back as `on_collapse` says; True when the run rolled back.
+        Findings from rank 0's evaluation alone are agreed, so every rank acts alike."""
+        run, choice, policy = self.run, self.run.config.on_collapse, self.health_rollback
+        for finding in findings:
+            run.reporter.notify(finding.line)
+        trouble = next((finding for finding in findings if finding.trouble), None)
+        acting = trouble is not None and choice != "warn"
+        if choice != "warn" and not seen_by_all and run.world.distributed:
+            (acting,) = run.world.agree_max([int(acting)])
+        if not acting:
+            self.log_health(findings, "warned")
+            return False
+        problem = trouble.problem if trouble else "rank 0's evaluation found the generator collapsed"
+        if policy.can_roll_back(run):
+            policy.roll_back(run, problem)
+            self.start_interval()
+            self.restart_health()
+            self.log_health(findings, f"rolled back to step {run.progress.step} "
+                                      f"(rollback {run.progress.rollbacks} of {policy.most})")
+            return True
+        if self.checkpoint_or_roll_back():  # as on SIGTERM, unless the weights went non-finite meanwhile
+            return True
+        self.log_health(findings, "stopped")
+        why = "" if choice == "stop" else "no checkpoint to roll back to" if run.progress.rollbacks < policy.most \
+            else f"no rollback left: {run.progress.rollbacks} of {policy.most} made"
+        raise unhealthy(trouble.message if trouble else problem, trouble.remedy if trouble else REMEDIES[COLLAPSED],
+                        run.folder.root, run.folder.last_checkpoint, why)
+
+    def log_health(self, findings: list[Finding], action: str) -> None:
+        """A record in metrics.jsonl per finding, at the step the run now stands at (rank 0);
+        `action` says what the run did about trouble."""
+        if self.run.world.is_main:
+            for finding in findings:
+                self.run.loggers.scalars(self.run.progress.step, finding.record(action if finding.trouble else ""))
+
+    def restart_health(self) -> None:
+        """Watch afresh from where the run stands, remembering the evaluations it kept (rank 0
+        holds them): on starting, and after a rollback."""
+        step = self.run.progress.step
+        kept = recorded_scores(self.run.folder.metrics_path) if self.run.world.is_main else []
+        self.health.restart([record for record in kept if isinstance(record.get("step"), int)
+                             and record["step"] <= step])
 
     # -- how the run ends ------------------------------------------------------------------
 
