@@ -102,10 +102,10 @@ def classifier_recipe(args: argparse.Namespace) -> ClassifierRecipe:
 
 
 def recipe_config(data: HeldoutMNIST, out: Path, seed: int, epochs: int, steps: int | None, device: str,
-                  overrides: list[str], **values) -> TrainConfig:
-    """`examples/mnist.yaml` on `data`'s training part, without grids or intermediate checkpoints;
-    `values` and then `--set` overrides (KEY=VALUE) over it."""
-    values = {**read_yaml(RECIPE), "data": "mnist", "split": "train", "data_root": str(data.root),
+                  overrides: list[str], recipe: Path = RECIPE, **values) -> TrainConfig:
+    """`recipe` (`examples/mnist.yaml`) on `data`'s training part, without grids or intermediate
+    checkpoints; `values` and then `--set` overrides (KEY=VALUE) over it."""
+    values = {**read_yaml(recipe), "data": "mnist", "split": "train", "data_root": str(data.root),
               "download": False, "epochs": epochs, "steps": steps, "seed": seed, "device": device, "out": str(out),
               "sample_every": 0, "checkpoint_every": 0, **values}
     return TrainConfig.from_dict(apply_overrides(values, overrides))

@@ -64,6 +64,17 @@ def test_the_equal_compute_comparison_copies_each_side_at_every_budget(tmp_path)
     assert "| 0.03 | gancli | 1 |" in result.stdout and (out / "fid-vs-minutes.svg").is_file()
 
 
+def test_the_recipe_comparison_trains_every_recipe_and_variant_per_seed(tmp_path):
+    out = tmp_path / "recipes"
+    result = run("recipes.py", *TINY, "--seeds", "0,1", "--recipes", BENCHMARKS.parent / "examples" / "mnist.yaml",
+                 "--variant", "wide:batch_size=32,model.lr_g=0.001", "--set", "model.g_channels=16",
+                 "--set", "model.d_channels=8", "--out", out)
+    report = json.loads((out / "report.json").read_text())
+    assert [(r["recipe"], r["seed"], r["batch_size"]) for r in report["runs"]] == \
+        [("mnist", 0, 16), ("wide", 0, 32), ("mnist", 1, 16), ("wide", 1, 32)]
+    assert "| wide | 32 | 2 | 2 |" in result.stdout and (out / "wide-seed1.png").is_file()
+
+
 @pytest.mark.skipif(not (SHARED_DATA / "svhn").is_dir(), reason="../shared/data/svhn is absent")
 def test_the_small_svhn_check_trains_on_the_real_images_and_measures_diversity(tmp_path):
     out = tmp_path / "svhn"
