@@ -54,6 +54,10 @@ class HeldoutMNIST:
     heldout_pixels: torch.Tensor
     heldout_labels: torch.Tensor
 
+    def training_values(self) -> dict:
+        """The settings that train on the images to train on."""
+        return {"data": "mnist", "split": "train", "data_root": str(self.root), "download": False}
+
 
 def prepare(root: Path, source: Path = SHARED_MNIST, heldout: int = 2000, limit: int | None = None) -> HeldoutMNIST:
     """Split the real test images (the first `limit` of them, for a quick run) and write both parts under `root`."""
@@ -103,16 +107,16 @@ def classifier_recipe(args: argparse.Namespace) -> ClassifierRecipe:
 
 def recipe_config(data: HeldoutMNIST, out: Path, seed: int, epochs: int, steps: int | None, device: str,
                   overrides: list[str], recipe: Path = RECIPE, **values) -> TrainConfig:
-    """`recipe` (`examples/mnist.yaml`) on `data`'s training part, without grids or intermediate
-    checkpoints; `values` and then `--set` overrides (KEY=VALUE) over it."""
-    values = {**read_yaml(recipe), "data": "mnist", "split": "train", "data_root": str(data.root),
-              "download": False, "epochs": epochs, "steps": steps, "seed": seed, "device": device, "out": str(out),
-              "sample_every": 0, "checkpoint_every": 0, **values}
+    """`recipe` (`examples/mnist.yaml`) on `data`'s training part (any object with
+    `training_values()`), without grids, intermediate checkpoints or evaluations; `values` and then
+    `--set` overrides (KEY=VALUE) over it."""
+    values = {**read_yaml(recipe), **data.training_values(), "epochs": epochs, "steps": steps, "seed": seed,
+              "device": device, "out": str(out), "sample_every": 0, "checkpoint_every": 0, "eval_every": 0, **values}
     return TrainConfig.from_dict(apply_overrides(values, overrides))
 
 
 def heldout_fid(heldout_pixels: torch.Tensor, device: torch.device, inception: Path | None, skip: bool,
-                cache: Path) -> tuple[Scorer | None, str]:
+                cache: Path, name: str = "mnist-heldout") -> tuple[Scorer | None, str]:
     """FID against the held-out images, and the network's name; None and why where there is none."""
     if skip:
         return None, "not asked for (--no-fid)"
@@ -120,4 +124,4 @@ def heldout_fid(heldout_pixels: torch.Tensor, device: torch.device, inception: P
         extractor = inception_extractor(inception, device, batch_size=50)
     except GancliError as err:
         return None, f"not measured: {err}"
-    return Scorer(extractor, "mnist-heldout", "test", heldout_pixels, ("fid",), cache), extractor.key
+    return Scorer(extractor, name, "test", heldout_pixels, ("fid",), cache), extractor.key

@@ -72,7 +72,25 @@ def test_the_recipe_comparison_trains_every_recipe_and_variant_per_seed(tmp_path
     report = json.loads((out / "report.json").read_text())
     assert [(r["recipe"], r["seed"], r["batch_size"]) for r in report["runs"]] == \
         [("mnist", 0, 16), ("wide", 0, 32), ("mnist", 1, 16), ("wide", 1, 32)]
-    assert "| wide | 32 | 2 | 2 |" in result.stdout and (out / "wide-seed1.png").is_file()
+    assert all(r["epochs"] == 5 and r["train_images"] == 500 for r in report["runs"])  # MNIST's default 5
+    assert "| wide | mnist | 32 | 5 | 2 | 2 |" in result.stdout and (out / "wide-seed1.png").is_file()
+    joined = run("recipes.py", "--table", out / "report.json", out / "report.json")
+    assert "| wide | mnist | 32 | 5 | 2 | 4 |" in joined.stdout  # two reports' seeds, one row
+
+
+def test_the_recipe_table_scores_a_conditional_recipe_on_its_own_held_out_split_and_names_missing_data(tmp_path):
+    out = tmp_path / "recipes"
+    examples = BENCHMARKS.parent / "examples"
+    result = run("recipes.py", *TINY, "--seeds", "0", "--recipes", f"{examples / 'quickstart.yaml'},{examples / 'svhn.yaml'}",
+                 "--data-root", f"svhn={tmp_path / 'no-svhn'}", "--set", "model.g_channels=16",
+                 "--set", "model.d_channels=8", "--out", out)
+    report = json.loads((out / "report.json").read_text())
+    skipped, run_row = report["runs"]
+    assert skipped["recipe"] == "svhn" and skipped["skipped"].startswith("not measured: ")
+    assert run_row["recipe"] == "quickstart" and run_row["data"] == "synthetic" and run_row["conditional"]
+    assert run_row["epochs"] == 14 and run_row["heldout_images"] == 100  # the recipe's own epochs
+    assert 0 <= run_row["conditional_accuracy"] <= 1 and (out / "quickstart-seed0.png").is_file()
+    assert "| svhn | not measured: " in result.stdout and "| quickstart | synthetic | 64 | 14 | 2 | 1 |" in result.stdout
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "svhn").is_dir(), reason="../shared/data/svhn is absent")
