@@ -18,7 +18,8 @@ trains on one dataset and is scored on images of the same kind that it never saw
 Each recipe trains its own epochs unless `--epochs N` (every recipe) or `--epochs-of NAME=N`
 says otherwise; by default the MNIST recipe trains 5, as every MNIST table of the README (its 25
 are meant for 60,000 images; here there are 8,000). Scores: FID of `--num` EMA samples against
-the held-out images, at the data's own size, and the classifier measures of a reference
+the held-out images, at the data's own size, beside the real-data floor (FID between two halves
+of the held-out images, `--num` each or half of them), and the classifier measures of a reference
 classifier trained on the training images (a conditional recipe samples classes as often as its
 training labels have them, and adds conditional accuracy). `--variant NAME:KEY=VALUE,...` adds a
 recipe: `--base` (default: the first `--recipes` file) with those overrides, for trying settings
@@ -52,7 +53,7 @@ from gancli.datasets.base import Images
 from gancli.datasets.loading import load_images
 from gancli.errors import ConfigError, GancliError, run_script
 from gancli.metrics.classifier import classifier_scores, reference_classifier
-from gancli.metrics.evaluation import generated_pixels, labels_like
+from gancli.metrics.evaluation import floor_of, generated_pixels, labels_like
 from gancli.training import train
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -165,7 +166,7 @@ def run_recipe(name: str, path: Path, overrides: list[str], seed: int, judged: t
     row = classifier_scores(reference, fake, requested)
     row["collapsed"] = row["classes_covered"] < args.min_classes
     if scorer is not None:
-        row["fid"] = scorer.score(fake)["fid"]
+        row.update(fid=scorer.score(fake)["fid"], **floor_of(scorer, args.num))
     save_grid(grid_of(model, config.conditional, device), args.out / f"{name}-seed{seed}.png",
               nrow=8 if config.conditional else 10)
     return {"recipe": name, "seed": seed, "data": data.name, "train_images": len(data.train),
@@ -221,21 +222,22 @@ def main() -> None:
 
 def table(runs: list[dict]) -> str:
     """Each recipe's mean and range over its seeds, a row each; a recipe not measured says why."""
-    lines = ["| recipe | data | batch | epochs | steps | seeds | FID mean | FID range | recognisable | "
+    lines = ["| recipe | data | batch | epochs | steps | seeds | FID mean | FID range | real vs real | recognisable | "
              "classes covered | conditional accuracy | collapsed |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in dict.fromkeys(r["recipe"] for r in runs):
         group = [r for r in runs if r["recipe"] == name and "skipped" not in r]
         if not group:
             reason = next(r["skipped"] for r in runs if r["recipe"] == name).split(";")[0]  # report.json: all of it
-            lines.append(f"| {name} | {reason} |" + " |" * 10)
+            lines.append(f"| {name} | {reason} |" + " |" * 11)
             continue
         fids = [r["fid"] for r in group if "fid" in r]
         fid = f"{statistics.fmean(fids):.1f} | {min(fids):.1f}-{max(fids):.1f}" if fids else "- | -"
         accuracy = [r["conditional_accuracy"] for r in group if "conditional_accuracy" in r]
         first = group[0]
+        floor = f"{first['fid_floor']:.1f} at {first['fid_floor_n']:,}" if "fid_floor" in first else "-"
         lines.append(f"| {name} | {first['data']} | {first['batch_size']} | {first['epochs']} | {first['steps']} | "
-                     f"{len(group)} | {fid} | {statistics.fmean(r['recognisable'] for r in group):.1%} | "
+                     f"{len(group)} | {fid} | {floor} | {statistics.fmean(r['recognisable'] for r in group):.1%} | "
                      f"{statistics.fmean(r['classes_covered'] for r in group):.1f}/10 | "
                      f"{f'{statistics.fmean(accuracy):.1%}' if accuracy else '-'} | "
                      f"{sum(r['collapsed'] for r in group)} |")
