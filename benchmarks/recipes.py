@@ -10,8 +10,8 @@ trains on one dataset and is scored on images of the same kind that it never saw
 
 - `mnist`: the 10,000 real MNIST test images split as `reference_comparison.py` splits them
   (`heldout_mnist.py`): 8,000 to train on, 2,000 held out;
-- any other dataset: its `train` split to train on and its `test` split held out (`synthetic`:
-  10,000 and 2,000 digits drawn from other seeds). A dataset whose files are not found
+- any other dataset: its `train` split to train on and the first `--heldout` images of its
+  `test` split held out (`synthetic`: 10,000 and 2,000 digits drawn from other seeds). A dataset whose files are not found
   (`--data-root NAME=PATH`, e.g. SVHN's `train_32x32.mat` and `test_32x32.mat`) gets a row saying
   so, and the other recipes run.
 
