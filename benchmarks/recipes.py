@@ -210,13 +210,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         datasets = judged_datasets(recipes, args, Path(tmp), device, report)
-        for name, (path, _) in recipes.items():
-            if isinstance(datasets[data_of(path)], str):
-                record({"recipe": name, "skipped": datasets[data_of(path)]})
+        judged = {name: datasets[data_of(path)] for name, (path, _) in recipes.items()}
+        for name, found in judged.items():
+            if isinstance(found, str):
+                record({"recipe": name, "skipped": found})
         for seed in [int(s) for s in args.seeds.split(",")]:
             for name, (path, overrides) in recipes.items():
-                if not isinstance(datasets[data_of(path)], str):
-                    record(run_recipe(name, path, overrides, seed, datasets[data_of(path)], args, device))
+                if not isinstance(judged[name], str):
+                    record(run_recipe(name, path, overrides, seed, judged[name], args, device))
     print(table(report["runs"]))
 
 
