@@ -20,6 +20,7 @@ from gancli.training.run.trainer import train
 
 CPU = torch.device("cpu")
 CPU_PRECISION = "bf16" if execution.cpu_has_bf16() else "fp32"  # what --precision auto picks on this CPU
+CPU_LAYOUT = "channels-last" if execution.cpu_has_avx512() else "contiguous"  # and the tensors' memory format
 SHAPE = ImageShape(3, 16, 16)
 # fp32 on both sides: the only differences are summation order (channels-last convolutions,
 # fused Adam), about 1e-6 relative. Adam divides each gradient by its own running size, so a
@@ -69,13 +70,25 @@ def test_a_cap_on_onednn_below_bf16_means_fp32_for_auto(monkeypatch, cap):
     assert f"oneDNN up to {cap.upper()}" in execution.kernels_of(CPU)
 
 
-def test_the_cpu_fast_path_trains_like_the_plain_step():
+@pytest.mark.parametrize("avx512", [True, False])
+def test_the_cpu_step_is_channels_last_only_where_onednn_has_avx512(monkeypatch, avx512):
+    monkeypatch.setattr(execution, "cpu_has_avx512", lambda: avx512)
     fast = resolve_execution(ExecutionOptions(precision="fp32"), CPU)
-    assert fast.fused_adam and fast.channels_last and not fast.cuda_graphs
-    contiguous = Execution(CPU, "fp32", channels_last=False, fused_adam=True, cuda_graphs=False, compile=False)
+    assert fast.fused_adam and not fast.cuda_graphs
+    assert fast.channels_last == avx512
+
+
+def test_a_cap_on_onednn_below_avx512_means_contiguous_tensors(monkeypatch):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not execution.cpu_has_avx512()
+    assert not resolve_execution(ExecutionOptions(), CPU).channels_last
+
+
+def test_the_cpu_fast_path_trains_like_the_plain_step():
     reference = run_steps(plain(CPU))
-    assert_same_training(reference, run_steps(fast))
-    assert_same_training(reference, run_steps(contiguous))
+    for channels_last in (True, False):
+        fast = Execution(CPU, "fp32", channels_last=channels_last, fused_adam=True, cuda_graphs=False, compile=False)
+        assert_same_training(reference, run_steps(fast))
 
 
 def test_the_plain_step_really_trains_so_the_comparison_can_fail():
@@ -199,7 +212,7 @@ def test_bench_reports_throughput_memory_and_mode_as_json():
     assert report["images_per_s"] > 0 and report["ms_per_step"] > 0
     assert report["images_per_s"] == pytest.approx(8 * 1000 / report["ms_per_step"])
     assert report["peak_memory_mib"] > 0 and report["memory_measure"] == "process peak RSS"
-    assert report["mode"] == f"eager, {CPU_PRECISION}, channels-last, fused adam"
+    assert report["mode"] == f"eager, {CPU_PRECISION}, {CPU_LAYOUT}, fused adam"
     assert set(report["final_stats"]) == {"loss_d", "loss_g", "d_real", "d_fake"}
 
 
@@ -302,7 +315,7 @@ def test_train_says_how_its_step_runs_and_what_it_could_not_do(tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "CUDA graphs need a CUDA device; running eagerly on cpu" in result.output
-    assert f"step: eager, {CPU_PRECISION}, channels-last, fused adam" in result.output
+    assert f"step: eager, {CPU_PRECISION}, {CPU_LAYOUT}, fused adam" in result.output
 
 
 

@@ -9,8 +9,10 @@ processes can do, with one notice per request it cannot honour. The defaults per
   `--precision fp32`, TF32 tensor cores unless `--no-tf32`. fp16's grad scaler is captured too:
   with fused Adam it skips an overflowed update and adjusts its scale on the device.
 - CPU: bf16 autocast where the CPU has bf16 instructions (AVX512-BF16 or AMX: 1.8x the fp32
-  step on an AMD EPYC), else fp32 (bf16 autocast is 0.07x of it without them); channels-last,
-  fused Adam. benchmarks/README.md has the measurements behind each choice.
+  step on an AMD EPYC), else fp32 (bf16 autocast is 0.07x of it without them); fused Adam;
+  channels-last where oneDNN has AVX-512 (up to 1.18x there), contiguous tensors on AVX2 (where
+  channels-last was 0.87-0.94x for the seed's DCGAN). benchmarks/README.md has the measurements
+  behind each choice.
 - Data parallel: neither a CUDA graph (the all-reduce runs between the backward passes, outside
   any graph) nor torch.compile (not tested with the DistributedDataParallel wrappers).
 """
@@ -78,6 +80,21 @@ def onednn_isa_cap() -> str:
     return (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").upper()
 
 
+ONEDNN_AVX512_ISAS = ("AVX512", "AVX10", "ALL")
+
+
+def cpu_has_avx512() -> bool:
+    """Whether oneDNN convolves with AVX-512 here, where its channels-last kernels are the faster;
+    on AVX2 its contiguous ones are. A cap on oneDNN below AVX-512 counts as none."""
+    cap = onednn_isa_cap()
+    if cap and not cap.startswith(ONEDNN_AVX512_ISAS):
+        return False
+    try:
+        return bool(torch.cpu._is_avx512_supported())
+    except AttributeError:  # a torch without the probe: assume not
+        return False
+
+
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX), where oneDNN's bf16
     convolutions beat fp32 ones; emulated, bf16 is many times slower. A cap on oneDNN below the
@@ -134,8 +151,9 @@ def resolve_execution(options: ExecutionOptions, device: torch.device, data_para
     return Execution(
         device=device,
         precision=precision,
-        # Channels-last feeds cuDNN's fastest convolution kernels, and oneDNN's (benchmarks/README.md).
-        channels_last=device.type in ("cuda", "cpu"),
+        # Channels-last feeds cuDNN's fastest convolution kernels, and oneDNN's with AVX-512
+        # (benchmarks/README.md, "CPU execution modes").
+        channels_last=device.type == "cuda" or (device.type == "cpu" and cpu_has_avx512()),
         fused_adam=device.type in ("cuda", "cpu"),
         cuda_graphs=graphs,
         compile=compile,
