@@ -23,7 +23,9 @@ of the held-out images, `--num` each or half of them), and the classifier measur
 classifier trained on the training images (a conditional recipe samples classes as often as its
 training labels have them, and adds conditional accuracy). `--variant NAME:KEY=VALUE,...` adds a
 recipe: `--base` (default: the first `--recipes` file) with those overrides, for trying settings
-without writing a file; `--recipes ''` runs the variants alone. Each run's final grid (one row
+without writing a file; `--recipes ''` runs the variants alone. `--score-at 5,10` also scores
+each run at those earlier epochs, from the checkpoints it writes there (a row each: how quality
+grows with passes, from one run). Each run's final grid (one row
 per class for a conditional recipe) is saved beside `OUT/report.json`, which is rewritten after
 every run; `--table` prints the table of one or more such reports, joined.
 """
@@ -55,6 +57,7 @@ from gancli.errors import ConfigError, GancliError, run_script
 from gancli.metrics.classifier import classifier_scores, reference_classifier
 from gancli.metrics.evaluation import floor_of, generated_pixels, labels_like
 from gancli.training import train
+from gancli.training.step.assembly import resolve_model
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SAMPLE_SEED = 1
@@ -151,28 +154,50 @@ def judged_datasets(recipes: dict, args, folder: Path, device: torch.device,
 
 
 def run_recipe(name: str, path: Path, overrides: list[str], seed: int, judged: tuple, args,
-               device: torch.device) -> dict:
-    """Train one recipe for one seed and score its EMA generator; its grid is saved beside the report."""
+               device: torch.device) -> list[dict]:
+    """Train one recipe for one seed and score its EMA generator, at the end and at each of
+    `--score-at`'s earlier epochs (from the checkpoint written there); the grids are saved beside
+    the report. A run's schedule does not depend on its length (constant learning rates, the EMA
+    warmed up by step), so its checkpoint at epoch 5 is the model a 5-epoch run makes."""
     data, reference, scorer = judged
     epochs = epochs_of(name, path, args)
+    earlier = sorted(e for e in args.score_at if e < epochs) if args.steps is None else []
     config = recipe_config(data, args.out / f"{name}-seed{seed}", seed, epochs, args.steps, args.device,
                            [*overrides, *args.overrides], recipe=path)
+    per_epoch = len(data.train) // config.batch_size // resolve_model(config).d_steps
+    if earlier:
+        config = recipe_config(data, config.out, seed, epochs, args.steps, args.device,
+                               [*overrides, *args.overrides], recipe=path, checkpoint_every=per_epoch)
     started = time.perf_counter()
     result = train(config, reporter=PlainReporter(), overwrite=True)
     seconds = time.perf_counter() - started
-    model = load_generator(result.last_checkpoint, device)
-    requested = labels_like(data.train.labels, args.num, SAMPLE_SEED) if config.conditional else None
+    common = {"recipe": name, "seed": seed, "data": data.name, "train_images": len(data.train),
+              "heldout_images": len(data.heldout), "conditional": config.conditional,
+              "batch_size": config.batch_size, "settings": overrides or read_yaml(path)}
+    rows = []
+    for at in earlier:
+        checkpoint = Path(config.out) / "checkpoints" / f"step-{at * per_epoch:07d}.safetensors"
+        if not checkpoint.exists():
+            raise ConfigError(f"--score-at {at}: no checkpoint at step {at * per_epoch} in {checkpoint.parent}")
+        rows.append({**common, "epochs": at, "steps": at * per_epoch, "train_s": round(seconds * at / epochs, 1),
+                     **scores(checkpoint, config.conditional, judged, args, device, f"{name}-seed{seed}-epoch{at}")})
+    rows.append({**common, "epochs": epochs, "steps": result.steps, "train_s": round(seconds, 1),
+                 **scores(result.last_checkpoint, config.conditional, judged, args, device, f"{name}-seed{seed}")})
+    return rows
+
+
+def scores(checkpoint: Path, conditional: bool, judged: tuple, args, device: torch.device, grid: str) -> dict:
+    """A checkpoint's EMA generator scored on the held-out images; its grid saved as OUT/GRID.png."""
+    data, reference, scorer = judged
+    model = load_generator(checkpoint, device)
+    requested = labels_like(data.train.labels, args.num, SAMPLE_SEED) if conditional else None
     fake = generated_pixels(model.generator, model.sample_latent, args.num, SAMPLE_SEED, device, labels=requested)
     row = classifier_scores(reference, fake, requested)
     row["collapsed"] = row["classes_covered"] < args.min_classes
     if scorer is not None:
         row.update(fid=scorer.score(fake)["fid"], **floor_of(scorer, args.num))
-    save_grid(grid_of(model, config.conditional, device), args.out / f"{name}-seed{seed}.png",
-              nrow=8 if config.conditional else 10)
-    return {"recipe": name, "seed": seed, "data": data.name, "train_images": len(data.train),
-            "heldout_images": len(data.heldout), "conditional": config.conditional,
-            "batch_size": config.batch_size, "epochs": epochs, "steps": result.steps,
-            "train_s": round(seconds, 1), "settings": overrides or read_yaml(path), **row}
+    save_grid(grid_of(model, conditional, device), args.out / f"{grid}.png", nrow=8 if conditional else 10)
+    return row
 
 
 def main() -> None:
@@ -186,6 +211,8 @@ def main() -> None:
                         help="one recipe's epochs (default: mnist=5)")
     parser.add_argument("--data-root", action="append", default=[], metavar="NAME=PATH",
                         help="where a dataset's files are (e.g. svhn=~/data/svhn)")
+    parser.add_argument("--score-at", default="", metavar="EPOCHS",
+                        help="also score each run at these earlier epochs, e.g. 5,10 (a row each)")
     parser.add_argument("--table", nargs="+", type=Path, metavar="REPORT", help="print the table of these reports")
     add_shared_arguments(parser, out=Path("runs/benchmark-recipes"), recipes="every recipe")
     parser.set_defaults(num=1000, epochs=None)
@@ -193,6 +220,7 @@ def main() -> None:
     if args.table:
         print(table([run for path in args.table for run in json.loads(path.read_text())["runs"]]))
         return
+    args.score_at = [int(e) for e in args.score_at.split(",") if e]
     args.epochs_of = named_values(args.epochs_of if args.epochs_of is not None else ["mnist=5"], "--epochs-of")
     args.data_roots = {name: Path(path).expanduser() for name, path in named_values(args.data_root, "--data-root").items()}
     device = resolve_device(args.device)
@@ -217,17 +245,19 @@ def main() -> None:
         for seed in [int(s) for s in args.seeds.split(",")]:
             for name, (path, overrides) in recipes.items():
                 if not isinstance(judged[name], str):
-                    record(run_recipe(name, path, overrides, seed, judged[name], args, device))
+                    for row in run_recipe(name, path, overrides, seed, judged[name], args, device):
+                        record(row)
     print(table(report["runs"]))
 
 
 def table(runs: list[dict]) -> str:
-    """Each recipe's mean and range over its seeds, a row each; a recipe not measured says why."""
+    """Each recipe's mean and range over its seeds, a row per recipe and epochs; a recipe not
+    measured says why."""
     lines = ["| recipe | data | batch | epochs | steps | seeds | FID mean | FID range | real vs real | recognisable | "
              "classes covered | conditional accuracy | collapsed |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name in dict.fromkeys(r["recipe"] for r in runs):
-        group = [r for r in runs if r["recipe"] == name and "skipped" not in r]
+    for name, epochs in dict.fromkeys((r["recipe"], r.get("epochs")) for r in runs):
+        group = [r for r in runs if r["recipe"] == name and r.get("epochs") == epochs and "skipped" not in r]
         if not group:
             reason = next(r["skipped"] for r in runs if r["recipe"] == name).split(";")[0]  # report.json: all of it
             lines.append(f"| {name} | {reason} |" + " |" * 11)

@@ -78,6 +78,22 @@ def test_the_recipe_comparison_trains_every_recipe_and_variant_per_seed(tmp_path
     assert "| wide | mnist | 32 | 5 | 2 | 4 |" in joined.stdout  # two reports' seeds, one row
 
 
+def test_the_recipe_table_scores_a_run_at_earlier_epochs_from_the_checkpoints_it_wrote_there(tmp_path):
+    out = tmp_path / "recipes"
+    by_epochs = [arg for arg in TINY if arg not in ("--steps", "2")]
+    result = run("recipes.py", *by_epochs, "--epochs", "3", "--score-at", "1,2,5", "--seeds", "0",
+                 "--recipes", BENCHMARKS.parent / "examples" / "mnist.yaml", "--set", "batch_size=250",
+                 "--set", "model.g_channels=16", "--set", "model.d_channels=8", "--out", out)
+    report = json.loads((out / "report.json").read_text())
+    # 500 training images in batches of 250: two steps an epoch; 5 is past the run and ignored
+    assert [(r["epochs"], r["steps"]) for r in report["runs"]] == [(1, 2), (2, 4), (3, 6)]
+    assert sorted(p.name for p in (out / "mnist-seed0" / "checkpoints").glob("step-*")) == \
+        ["step-0000002.safetensors", "step-0000004.safetensors", "step-0000006.safetensors"]
+    assert (out / "mnist-seed0-epoch1.png").is_file() and (out / "mnist-seed0.png").is_file()
+    for epochs, steps in ((1, 2), (2, 4), (3, 6)):  # a table row each
+        assert f"| mnist | mnist | 250 | {epochs} | {steps} | 1 |" in result.stdout
+
+
 def test_the_recipe_table_scores_a_conditional_recipe_on_its_own_held_out_split_and_names_missing_data(tmp_path):
     out = tmp_path / "recipes"
     examples = BENCHMARKS.parent / "examples"
