@@ -2,6 +2,8 @@
 wall-clock minutes on the same machine, several seeds, scored on images neither trained on.
 
     python benchmarks/equal_compute.py [--minutes 1,2,5,10] [--seeds 0,1,2] [--num 1000] [--threads 1]
+                                       [--recipe examples/mnist.yaml] [--sides gancli,reference]
+    python benchmarks/equal_compute.py --table OUT/report.json [OUT2/report.json ...]
 
 The data, split and scoring are `reference_comparison.py`'s (8,000 real MNIST images to train on,
 2,000 held out; FID of `--num` generated images at 28x28x1 against the held-out ones; the
@@ -11,12 +13,15 @@ generator is copied at each budget, so the copy at 5 minutes is the model a 5-mi
 neither recipe's schedule depends on how long the run will be (gancli's EMA warms up by step,
 not by the step count to come). The copies are scored after training, outside the clock.
 
-- gancli runs `examples/mnist.yaml` through its own trainer, as `gancli train` runs it (its log
-  and guard every `log_every` steps included), and its EMA generator is scored;
+- gancli runs `--recipe` (default `examples/mnist.yaml`) through its own trainer, as `gancli
+  train` runs it (its log and guard every `log_every` steps included), and its EMA generator is
+  scored; another recipe's side is named after it (`gancli mnist-cpu`), so reports of several
+  recipes join (`--table`: one table and one curve of them all);
 - the reference runs `dcgan/main.py`'s loop (`reference_comparison.train_reference`'s recipe, its
   32x32 variant by default) step by step.
 
-The two sides take turns, seed by seed, so a drift in the machine's speed falls on both. Every
+The two sides take turns, seed by seed, so a drift in the machine's speed falls on both
+(`--sides gancli` or `--sides reference` runs one of them). Every
 figure goes to `OUT/report.json` as it is measured, the table of means to stdout, and the curve
 of FID against minutes to `OUT/fid-vs-minutes.svg`.
 """
@@ -34,7 +39,7 @@ import time
 from pathlib import Path
 
 import torch
-from heldout_mnist import add_shared_arguments, classifier_recipe, heldout_fid, prepare, recipe_config
+from heldout_mnist import RECIPE, add_shared_arguments, classifier_recipe, heldout_fid, prepare, recipe_config
 from reference_comparison import (NZ, ReferenceSampler, reference_discriminator, reference_generator, score,
                                   weights_init)
 from torch import nn
@@ -44,7 +49,7 @@ import torch.nn.functional as F
 
 from gancli.core.device import resolve_device
 from gancli.core.pixels import save_grid
-from gancli.errors import run_script
+from gancli.errors import ConfigError, run_script
 from gancli.metrics.classifier import reference_classifier
 from gancli.training import Reporter, Trainer
 
@@ -147,9 +152,23 @@ def main() -> None:
     parser.add_argument("--reference-size", type=int, choices=(32, 64), default=32)
     parser.add_argument("--reference-width", type=int, default=64)
     parser.add_argument("--min-classes", type=int, default=8)
+    parser.add_argument("--recipe", type=Path, default=RECIPE, help="gancli's side (default: examples/mnist.yaml)")
+    parser.add_argument("--sides", default="gancli,reference", help="which sides train: gancli, reference or both")
+    parser.add_argument("--table", nargs="+", type=Path, metavar="REPORT",
+                        help="the table and curve of these reports, joined (written to --out)")
     add_shared_arguments(parser, out=Path("runs/benchmark-equal-compute"), recipes="the gancli recipe")
     parser.set_defaults(num=1000)
     args = parser.parse_args()
+    if args.table:
+        joined = means([run for path in args.table for run in json.loads(path.read_text())["runs"]])
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "fid-vs-minutes.svg").write_text(curve_svg(joined))
+        print(table(joined, 0))
+        return
+    sides = set(args.sides.split(","))
+    if not sides or not sides <= {"gancli", "reference"}:
+        raise ConfigError(f"--sides {args.sides}: expected gancli, reference or gancli,reference")
+    gancli_side = "gancli" if args.recipe.resolve() == RECIPE else f"gancli {args.recipe.stem}"
     if args.threads:
         torch.set_num_threads(args.threads)
     budgets = sorted(float(m) * 60 for m in args.minutes.split(","))
@@ -168,14 +187,16 @@ def main() -> None:
         scorer, report["fid_network"] = heldout_fid(data.heldout_pixels, device, args.inception, args.no_fid,
                                                     args.out / "real-features")
         for seed in [int(s) for s in args.seeds.split(",")]:
-            config = recipe_config(data, args.out / f"gancli-seed{seed}", seed, 1, 10 ** 9, args.device,
-                                   args.overrides)
-            copies, latent = train_gancli(config, budgets)
-            score_copies("gancli", seed, copies, latent, args, reference, scorer, device, report)
-            copies = train_reference(data.train_pixels, args.reference_size, args.reference_width, seed, device,
-                                     budgets)
-            score_copies("reference", seed, copies, lambda n, generator: torch.randn(n, NZ, generator=generator),
-                         args, reference, scorer, device, report)
+            if "gancli" in sides:
+                config = recipe_config(data, args.out / f"gancli-seed{seed}", seed, 1, 10 ** 9, args.device,
+                                       args.overrides, recipe=args.recipe)
+                copies, latent = train_gancli(config, budgets)
+                score_copies(gancli_side, seed, copies, latent, args, reference, scorer, device, report)
+            if "reference" in sides:
+                copies = train_reference(data.train_pixels, args.reference_size, args.reference_width, seed, device,
+                                         budgets)
+                score_copies("reference", seed, copies, lambda n, generator: torch.randn(n, NZ, generator=generator),
+                             args, reference, scorer, device, report)
 
     report["means"] = means(report["runs"])
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
@@ -188,7 +209,7 @@ def score_copies(side, seed, copies, latent, args, reference, scorer, device, re
         row, fake = score(generator, latent, args, reference, scorer, device)
         minutes = round(budget / 60, 6)
         report["runs"].append({"side": side, "seed": seed, "minutes": minutes, "steps": steps, **row})
-        save_grid(fake[:64], args.out / f"{side}-seed{seed}-{minutes:g}min.png", nrow=8)
+        save_grid(fake[:64], args.out / f"{side.replace(' ', '-')}-seed{seed}-{minutes:g}min.png", nrow=8)
         print(json.dumps(report["runs"][-1]), flush=True)
         (args.out / "report.json").write_text(json.dumps(report, indent=2))
 
@@ -251,17 +272,17 @@ def curve_svg(rows: list[dict], width: int = 560, height: int = 320) -> str:
     for f in range(0, int(top_fid) + 1, step):
         parts.append(f"<text x='{left - 6}' y='{y(f) + 4}' text-anchor='end'>{f}</text>"
                      f"<line x1='{left}' y1='{y(f)}' x2='{width - right}' y2='{y(f)}' stroke='#ddd'/>")
-    for index, (side, colour) in enumerate((("gancli", "#1f77b4"), ("reference", "#d62728"))):
+    sides = sorted({r["side"] for r in rows}, key=lambda side: (side == "reference", side))
+    for index, side in enumerate(sides):
+        colour = "#d62728" if side == "reference" else ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b")[index % 4]
         points = sorted((r for r in rows if r["side"] == side), key=lambda r: r["minutes"])
-        if not points:
-            continue
         path = " ".join(f"{x(r['minutes']):.1f},{y(r['fid']):.1f}" for r in points)
         parts.append(f"<polyline points='{path}' fill='none' stroke='{colour}' stroke-width='2'/>")
         for r in points:
             parts.append(f"<line x1='{x(r['minutes']):.1f}' y1='{y(r['fid_min']):.1f}' x2='{x(r['minutes']):.1f}' "
                          f"y2='{y(r['fid_max']):.1f}' stroke='{colour}'/>"
                          f"<circle cx='{x(r['minutes']):.1f}' cy='{y(r['fid']):.1f}' r='3' fill='{colour}'/>")
-        label = "gancli mnist.yaml" if side == "gancli" else "pytorch/examples"
+        label = {"gancli": "gancli mnist.yaml", "reference": "pytorch/examples"}.get(side, side)
         parts.append(f"<text x='{width - right + 10}' y='{top + 20 + 18 * index}' fill='{colour}'>{label}</text>")
     parts.append("</svg>")
     return "\n".join(parts)

@@ -64,6 +64,23 @@ def test_the_equal_compute_comparison_copies_each_side_at_every_budget(tmp_path)
     assert "| 0.03 | gancli | 1 |" in result.stdout and (out / "fid-vs-minutes.svg").is_file()
 
 
+def test_the_equal_compute_comparison_runs_one_side_of_another_recipe_and_joins_reports(tmp_path):
+    recipe = tmp_path / "mnist-narrow.yaml"
+    recipe.write_text("arch: dcgan\ndata: mnist\nbatch_size: 32\nmodel:\n  g_channels: 16\n  d_channels: 8\n")
+    tiny = [arg for arg in TINY if arg not in ("--steps", "2")]
+    run("equal_compute.py", *tiny, "--minutes", "0.01", "--seeds", "0", "--recipe", recipe, "--sides", "gancli",
+        "--out", tmp_path / "narrow")
+    runs = json.loads((tmp_path / "narrow" / "report.json").read_text())["runs"]
+    assert [(r["side"], r["minutes"]) for r in runs] == [("gancli mnist-narrow", 0.01)]  # no reference run
+    assert (tmp_path / "narrow" / "gancli-mnist-narrow-seed0-0.01min.png").is_file()
+    run("equal_compute.py", *tiny, "--minutes", "0.01", "--seeds", "0", "--reference-width", "8",
+        "--sides", "reference", "--out", tmp_path / "reference")
+    joined = run("equal_compute.py", "--table", tmp_path / "narrow" / "report.json",
+                 tmp_path / "reference" / "report.json", "--out", tmp_path / "joined")
+    assert "| 0.01 | gancli mnist-narrow | 1 |" in joined.stdout and "| 0.01 | reference | 1 |" in joined.stdout
+    assert (tmp_path / "joined" / "fid-vs-minutes.svg").is_file()  # empty here: --no-fid
+
+
 def test_the_recipe_comparison_trains_every_recipe_and_variant_per_seed(tmp_path):
     out = tmp_path / "recipes"
     result = run("recipes.py", *TINY, "--seeds", "0,1", "--recipes", BENCHMARKS.parent / "examples" / "mnist.yaml",
