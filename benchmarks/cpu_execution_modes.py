@@ -46,12 +46,14 @@ def main() -> None:
     for round_number in range(args.rounds):
         for name, execution in modes.items():
             config = TrainConfig(arch=args.arch, batch_size=args.batch_size, device="cpu")
-            result = bench(config, image_size=args.image_size, channels=args.channels, steps=args.steps, execution=execution, warmup_steps=2)
+            result = bench(config, image_size=args.image_size, channels=args.channels, steps=args.steps,
+                           execution=execution, warmup_steps=2)
             rates[name].append(result.images_per_s)
             stable[name] &= all(math.isfinite(v) for v in result.final_stats.values())
             print(f"round {round_number + 1}  {name:22s} {result.images_per_s:8.2f} images/s", flush=True)
     base = statistics.median(rates[next(iter(modes))])
-    print(f"\n{args.arch} {args.image_size}x{args.image_size}x{args.channels}, batch {args.batch_size}, {args.rounds} rounds of {args.steps} steps")
+    print(f"\n{args.arch} {args.image_size}x{args.image_size}x{args.channels}, batch {args.batch_size}, "
+          f"{args.rounds} rounds of {args.steps} steps")
     for name in modes:
         median = statistics.median(rates[name])
         print(f"{name:22s} median {median:8.2f} images/s  x{median / base:.2f}{'' if stable[name] else '  UNSTABLE'}")

@@ -17,10 +17,10 @@ trains on one dataset and is scored on images of the same kind that it never saw
 
 Each recipe trains its own epochs unless `--epochs N` (every recipe) or `--epochs-of NAME=N`
 says otherwise; by default the MNIST recipe trains 5, as every MNIST table of the README (its 25
-are meant for 60,000 images; here there are 8,000), and the CPU one 15 (`MNIST_EPOCHS`). Scores: FID of `--num` EMA samples against
-the held-out images, at the data's own size, beside the real-data floor (FID between two halves
-of the held-out images, `--num` each or half of them), and the classifier measures of a reference
-classifier trained on the training images (a conditional recipe samples classes as often as its
+are meant for 60,000 images; here there are 8,000), and the CPU one 15 (`MNIST_EPOCHS`). Scores:
+FID of `--num` EMA samples against the held-out images, at the data's own size, beside the
+real-data floor (FID between two halves of the held-out images, `--num` each or half of them),
+and the classifier measures of a reference classifier trained on the training images (a conditional recipe samples classes as often as its
 training labels have them, and adds conditional accuracy). `--variant NAME:KEY=VALUE,...` adds a
 recipe: `--base` (default: the first `--recipes` file) with those overrides, for trying settings
 without writing a file; `--recipes ''` runs the variants alone. `--score-at 5,10` also scores
@@ -225,7 +225,8 @@ def main() -> None:
         print(table([run for path in args.table for run in json.loads(path.read_text())["runs"]]))
         return
     args.score_at = [int(e) for e in args.score_at.split(",") if e]
-    args.epochs_of = named_values(args.epochs_of if args.epochs_of is not None else list(MNIST_EPOCHS), "--epochs-of")
+    args.epochs_of = named_values(args.epochs_of if args.epochs_of is not None else list(MNIST_EPOCHS),
+                                  "--epochs-of")
     args.data_roots = {name: Path(path).expanduser() for name, path in named_values(args.data_root, "--data-root").items()}
     device = resolve_device(args.device)
     args.out.mkdir(parents=True, exist_ok=True)
