@@ -20,8 +20,9 @@ says otherwise; by default the MNIST recipe trains 5, as every MNIST table of th
 are meant for 60,000 images; here there are 8,000), and the CPU one 15 (`MNIST_EPOCHS`). Scores:
 FID of `--num` EMA samples against the held-out images, at the data's own size, beside the
 real-data floor (FID between two halves of the held-out images, `--num` each or half of them),
-and the classifier measures of a reference classifier trained on the training images (a conditional recipe samples classes as often as its
-training labels have them, and adds conditional accuracy). `--variant NAME:KEY=VALUE,...` adds a
+and the classifier measures of a reference classifier trained on the training images (a
+conditional recipe samples classes as often as its training labels have them, and adds
+conditional accuracy). `--variant NAME:KEY=VALUE,...` adds a
 recipe: `--base` (default: the first `--recipes` file) with those overrides, for trying settings
 without writing a file; `--recipes ''` runs the variants alone. `--score-at 5,10` also scores
 each run at those earlier epochs, from the checkpoints it writes there (a row each: how quality
@@ -33,6 +34,7 @@ every run; `--table` prints the table of one or more such reports, joined.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import statistics
@@ -57,6 +59,7 @@ from gancli.errors import ConfigError, GancliError, run_script
 from gancli.metrics.classifier import classifier_scores, reference_classifier
 from gancli.metrics.evaluation import floor_of, generated_pixels, labels_like
 from gancli.training import train
+from gancli.training.run.folder import RunFolder
 from gancli.training.step.assembly import resolve_model
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -170,8 +173,7 @@ def run_recipe(name: str, path: Path, overrides: list[str], seed: int, judged: t
                            [*overrides, *args.overrides], recipe=path)
     per_epoch = len(data.train) // config.batch_size // resolve_model(config).d_steps
     if earlier:
-        config = recipe_config(data, config.out, seed, epochs, args.steps, args.device,
-                               [*overrides, *args.overrides], recipe=path, checkpoint_every=per_epoch)
+        config = dataclasses.replace(config, checkpoint_every=per_epoch)
     started = time.perf_counter()
     result = train(config, reporter=PlainReporter(), overwrite=True)
     seconds = time.perf_counter() - started
@@ -180,7 +182,7 @@ def run_recipe(name: str, path: Path, overrides: list[str], seed: int, judged: t
               "batch_size": config.batch_size, "settings": overrides or read_yaml(path)}
     rows = []
     for at in earlier:
-        checkpoint = Path(config.out) / "checkpoints" / f"step-{at * per_epoch:07d}.safetensors"
+        checkpoint = RunFolder(Path(config.out)).checkpoint_path(at * per_epoch)
         if not checkpoint.exists():
             raise ConfigError(f"--score-at {at}: no checkpoint at step {at * per_epoch} in {checkpoint.parent}")
         rows.append({**common, "epochs": at, "steps": at * per_epoch, "train_s": round(seconds * at / epochs, 1),
