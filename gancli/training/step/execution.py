@@ -83,29 +83,29 @@ def onednn_isa_cap() -> str:
 ONEDNN_AVX512_ISAS = ("AVX512", "AVX10", "ALL")
 
 
+def onednn_may_use(isas: tuple[str, ...], *probes: str) -> bool:
+    """Whether this CPU has an instruction set torch's `probes` (`torch.cpu._is_..._supported`)
+    test for, and oneDNN is not capped below it (its cap names none of `isas`)."""
+    cap = onednn_isa_cap()
+    if cap and not cap.startswith(isas):
+        return False
+    try:
+        return any(getattr(torch.cpu, probe)() for probe in probes)
+    except AttributeError:  # a torch without these probes: assume not
+        return False
+
+
 def cpu_has_avx512() -> bool:
     """Whether oneDNN convolves with AVX-512 here, where its channels-last kernels are the faster;
     on AVX2 its contiguous ones are. A cap on oneDNN below AVX-512 counts as none."""
-    cap = onednn_isa_cap()
-    if cap and not cap.startswith(ONEDNN_AVX512_ISAS):
-        return False
-    try:
-        return bool(torch.cpu._is_avx512_supported())
-    except AttributeError:  # a torch without the probe: assume not
-        return False
+    return onednn_may_use(ONEDNN_AVX512_ISAS, "_is_avx512_supported")
 
 
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX), where oneDNN's bf16
     convolutions beat fp32 ones; emulated, bf16 is many times slower. A cap on oneDNN below the
     bf16 instruction sets counts as none: oneDNN then runs bf16 without them."""
-    cap = onednn_isa_cap()
-    if cap and not cap.startswith(ONEDNN_BF16_ISAS):
-        return False
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:  # a torch without these probes: assume not
-        return False
+    return onednn_may_use(ONEDNN_BF16_ISAS, "_is_avx512_bf16_supported", "_is_amx_tile_supported")
 
 
 def kernels_of(device: torch.device) -> str:
