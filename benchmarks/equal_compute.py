@@ -282,7 +282,7 @@ def curve_svg(rows: list[dict], width: int = 560, height: int = 320) -> str:
             parts.append(f"<line x1='{x(r['minutes']):.1f}' y1='{y(r['fid_min']):.1f}' x2='{x(r['minutes']):.1f}' "
                          f"y2='{y(r['fid_max']):.1f}' stroke='{colour}'/>"
                          f"<circle cx='{x(r['minutes']):.1f}' cy='{y(r['fid']):.1f}' r='3' fill='{colour}'/>")
-        label = "pytorch/examples" if side == "reference" else f"{side if side != 'gancli' else 'gancli mnist'}.yaml"
+        label = {"reference": "pytorch/examples", "gancli": "gancli mnist.yaml"}.get(side, f"{side}.yaml")
         parts.append(f"<text x='{width - right + 10}' y='{top + 20 + 18 * index}' fill='{colour}'>{label}</text>")
     parts.append("</svg>")
     return "\n".join(parts)
