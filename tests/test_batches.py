@@ -82,3 +82,35 @@ def test_labels_stay_paired_with_their_images_on_every_rank(make):
 
 def test_an_unconditional_batch_has_no_labels():
     assert DeviceBatches(numbered_images(20), 10, seed=0).next().labels is None
+
+
+ECHOED = [
+    lambda pixels: DeviceBatches(pixels, 10, seed=3, echo=3),
+    lambda pixels: StreamedBatches(pixels, 10, seed=3, device=torch.device("cpu"), workers=0, echo=3),
+    lambda pixels: StreamedBatches(pixels, 10, seed=3, device=torch.device("cpu"), workers=1, echo=3),
+]
+
+
+@pytest.mark.parametrize("make", ECHOED, ids=["device", "streamed", "streamed-worker"])
+def test_an_echoed_batch_is_served_that_many_times_in_a_row_and_an_epoch_still_sees_each_image_once(make):
+    batches = make(numbered_images(50))
+    assert batches.steps_per_epoch == 15  # 5 batches, 3 steps each
+    served = [image_numbers(batches.next().images) for _ in range(batches.steps_per_epoch)]
+    assert batches.epoch == 0 and batches.position == 15
+    distinct = served[::3]
+    assert all(served[i] == distinct[i // 3] for i in range(15))  # each batch three times in a row
+    assert sorted(n for batch in distinct for n in batch) == list(range(50))
+    # the next epoch has its own order, and its first batch is echoed too
+    following = [image_numbers(batches.next().images) for _ in range(3)]
+    assert batches.epoch == 1 and following[0] == following[1] == following[2] != distinct[0]
+
+
+def test_a_streamed_batch_is_loaded_once_for_all_its_echoes(monkeypatch):
+    loads = []
+    batches = StreamedBatches(numbered_images(50), 10, seed=3, device=torch.device("cpu"), workers=0, echo=4)
+    gather = type(batches.loader.dataset).__getitem__
+    monkeypatch.setattr(type(batches.loader.dataset), "__getitem__",
+                        lambda self, indices: loads.append(indices) or gather(self, indices))
+    for _ in range(batches.steps_per_epoch + 4):  # an epoch and the first batch of the next
+        batches.next()
+    assert len(loads) == 6 and sorted(n for batch in loads[:5] for n in batch) == list(range(50))

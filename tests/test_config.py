@@ -1,8 +1,11 @@
+from pathlib import Path
+
 import pytest
 
 from gancli.architectures import architectures
 from gancli.config import TrainConfig, resolve_config
 from gancli.errors import ConfigError
+from gancli.training.step.assembly import resolve_model
 
 
 def write(tmp_path, text):
@@ -87,3 +90,13 @@ def test_data_loading_keys_are_checked():
     with pytest.raises(ConfigError, match="download"):
         resolve_config(None, ["download=maybe"], {})
     assert resolve_config(None, [], {"download": False}).download is False
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("recipe", EXAMPLES, ids=[path.stem for path in EXAMPLES])
+def test_every_shipped_recipe_resolves_with_its_architectures_settings(recipe):
+    config = resolve_config(recipe, [], {})
+    model = resolve_model(config)  # refuses a key or value the architecture does not take
+    assert config.data in ("mnist", "svhn", "synthetic") and model.hparams()

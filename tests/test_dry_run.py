@@ -44,6 +44,12 @@ def test_a_dry_run_prints_the_config_as_resolved_and_writes_nothing(tmp_path):
     assert not out.exists()
 
 
+def test_a_dry_run_counts_an_epochs_steps_with_each_batch_echoed():
+    result = dry_run("--epochs", 2, "--echo", 3)
+    assert result.exit_code == 0, result.output
+    assert "Steps: 1,500 of batch 8, 2 epochs of 750" in result.output  # 250 batches, each 3 steps
+
+
 def test_a_dry_run_of_a_folder_holding_a_run_says_what_training_would_say(tiny_run):
     before = {path: path.stat().st_mtime_ns for path in tiny_run.out.rglob("*")}
     refused = dry_run("--steps", 8, "--out", tiny_run.out)

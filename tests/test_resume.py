@@ -57,6 +57,8 @@ def test_resume_refuses_a_changed_architecture_or_dataset_and_names_it(tiny_run)
     changed = {**base, "model": {**TINY_MODEL, "g_channels": 32}}
     with pytest.raises(ConfigError, match="model.g_channels was 16, now 32"):
         train(TrainConfig.from_dict(changed), reporter=Reporter(), resume=tiny_run.out)
+    with pytest.raises(ConfigError, match="echo was 1, now 2"):  # the saved data position counts echoes
+        train(TrainConfig.from_dict({**base, "echo": 2}), reporter=Reporter(), resume=tiny_run.out)
     assert read_info(tiny_run.last_checkpoint).step == 4  # nothing was touched
 
 
@@ -129,19 +131,23 @@ def test_a_run_without_a_checkpoint_cannot_be_resumed(tmp_path):
 
 
 @pytest.mark.parametrize("make", [
-    lambda pixels, seed: DeviceBatches(pixels, 10, seed=seed),
-    lambda pixels, seed: StreamedBatches(pixels, 10, seed=seed, device=torch.device("cpu"), workers=1),
+    lambda pixels, seed, echo: DeviceBatches(pixels, 10, seed=seed, echo=echo),
+    lambda pixels, seed, echo: StreamedBatches(pixels, 10, seed=seed, device=torch.device("cpu"), workers=1,
+                                               echo=echo),
 ], ids=["device", "streamed"])
-def test_a_restored_batch_order_continues_exactly_across_epochs(make):
+@pytest.mark.parametrize("echo", [1, 2], ids=["once", "echoed"])
+def test_a_restored_batch_order_continues_exactly_across_epochs(make, echo):
     pixels = torch.arange(50, dtype=torch.uint8).view(50, 1, 1, 1).expand(50, 1, 2, 2).contiguous()
-    straight = make(pixels, 3)
-    taken = [straight.next() for _ in range(7)]  # an epoch is 5 batches
+    straight = make(pixels, 3, echo)
+    taken = [straight.next() for _ in range(7 * echo)]  # an epoch is 5 batches
+    if echo > 1:
+        taken.append(straight.next())  # between two echoes of one batch
     saved = (straight.rng.get_state(), straight.order.clone(), straight.epoch, straight.position)
-    expected = [straight.next() for _ in range(6)]
-    resumed = make(pixels, 99)  # another seed: everything must come from the saved state
+    expected = [straight.next() for _ in range(6 * echo)]
+    resumed = make(pixels, 99, echo)  # another seed: everything must come from the saved state
     resumed.rng.set_state(saved[0])
     resumed.restore(*saved[1:])
-    assert all(torch.equal(a.images, b.images) for a, b in zip(expected, [resumed.next() for _ in range(6)]))
+    assert all(torch.equal(a.images, b.images) for a, b in zip(expected, [resumed.next() for _ in range(6 * echo)]))
     assert taken and resumed.epoch == straight.epoch == 2
 
 

@@ -61,9 +61,23 @@ def test_d_steps_gives_each_generator_update_that_many_discriminator_updates(tmp
     assert yaml.safe_load((result.out / "config.yaml").read_text())["d_steps"] == 3
 
 
-def test_d_steps_must_be_positive(tmp_path):
-    with pytest.raises(GancliError, match="d_steps must be positive, got 0"):
-        tiny_config(tmp_path / "run", d_steps=0)
+def test_echo_trains_each_batch_that_many_steps_and_an_epoch_takes_as_many_times_the_steps(tmp_path):
+    from gancli.training.run.trainer import Trainer
+
+    config = tiny_config(tmp_path / "run", steps=None, epochs=1, batch_size=400, echo=2, sample_every=0)
+    trainer = Trainer(config, Reporter())
+    result = trainer.run_loop()
+    training = trainer.run.step.training
+    optimizer_steps = [int(next(iter(opt.state.values()))["step"]) for opt in (training.opt_g, training.opt_d)]
+    # The 2,000 test images make 5 batches of 400, each trained twice: one epoch is 10 steps.
+    assert result.steps == 10 and optimizer_steps == [10, 10] and trainer.run.steps_per_epoch == 10
+    assert yaml.safe_load((result.out / "config.yaml").read_text())["echo"] == 2
+
+
+@pytest.mark.parametrize("key", ["d_steps", "echo"])
+def test_d_steps_and_echo_must_be_positive(tmp_path, key):
+    with pytest.raises(GancliError, match=f"{key} must be positive, got 0"):
+        tiny_config(tmp_path / "run", **{key: 0})
 
 
 def test_the_first_steps_losses_are_shown_at_once_but_logged_on_schedule(tmp_path):
@@ -76,3 +90,4 @@ def test_the_first_steps_losses_are_shown_at_once_but_logged_on_schedule(tmp_pat
     result = train(tiny_config(tmp_path / "run", steps=4, log_every=2), reporter=Watcher())
     assert shown == [1, 2, 4]
     assert [json.loads(line)["step"] for line in (result.out / "metrics.jsonl").read_text().splitlines()] == [2, 4]
+

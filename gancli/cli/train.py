@@ -44,6 +44,7 @@ FLAGS = ConfigFlags(TrainConfig, {
         "epochs": ConfigFlag("Passes over the dataset."),
         "steps": ConfigFlag("Steps (generator updates); wins over --epochs."),
         "batch_size": ConfigFlag("Images per batch; under torchrun, of all processes together."),
+        "echo": ConfigFlag("Steps each batch trains in a row, with fresh latents (data echoing)."),
         "on_nan": OnNanOpt,
         "on_collapse": OnCollapseOpt,
     },

@@ -172,7 +172,7 @@ def dry_run(config: TrainConfig, resume: ResumePoint | None = None, overwrite: b
                          world, len(classes), note)
     seconds = time_steps(step.device_step, device, timed_steps)
 
-    steps_per_epoch = None if count is None else max(1, count // config.batch_size // model.d_steps)
+    steps_per_epoch = None if count is None else max(1, count // config.batch_size * config.echo // model.d_steps)
     total = config.steps or (config.epochs * steps_per_epoch if steps_per_epoch else None)
     first = resume.state.step if resume is not None else 0
     return DryRun(config=config, out=out, first_step=first, resume_checkpoint=resume.checkpoint if resume else None,

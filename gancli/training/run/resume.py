@@ -3,7 +3,7 @@
 The newest checkpoint whose weights and training state both read cleanly and come from the same
 save is used: `last`, else the step-numbered ones from the newest down. What defines the run
 (architecture and its shape hyperparameters, dataset, split, image shape, batch size, whether it
-is conditional, the augmentation of what D sees) must not change; anything else (steps, epochs,
+is conditional, the augmentation of what D sees, how often each batch is echoed) must not change; anything else (steps, epochs,
 learning rates, logging) may, and is reported.
 """
 
@@ -23,8 +23,9 @@ from gancli.errors import CheckpointError, ConfigError, GancliError
 from gancli.training.run.folder import RunFolder
 
 #: Config keys that define a run; a resume that changes one is refused.
-#: `augment` too: the discriminator learned on what it saw, and config.yaml speaks for every step.
-FIXED_KEYS = ("arch", "data", "split", "image_size", "channels", "conditional", "batch_size", "augment")
+#: `augment` too: the discriminator learned on what it saw, and config.yaml speaks for every step;
+#: `echo` because the saved position in the data counts echoes.
+FIXED_KEYS = ("arch", "data", "split", "image_size", "channels", "conditional", "batch_size", "augment", "echo")
 #: Hyperparameters a resume may change: the optimiser's, not the networks' shapes.
 MUTABLE_HPARAMS = ("lr_g", "lr_d")
 #: What a key left unset means, as a resume that changes it says.

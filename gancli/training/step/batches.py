@@ -8,6 +8,10 @@ Both drop the last incomplete batch of an epoch, so every step has the same shap
 their order as a generator, the epoch's permutation and the position in it, which a checkpoint
 saves and `restore` puts back for an exact resume.
 
+With `echo` k > 1 (data echoing) each batch is served k times in a row, so an epoch holds k
+times the positions and the step trains on each batch k times, with fresh latents and, under
+DiffAugment, fresh augmentation each time; a streamed batch crosses from the host once.
+
 A batch is a `RealBatch`: the images and, for a conditional run, their labels, gathered with the
 same indices, on the training device.
 
@@ -57,19 +61,21 @@ def _share(batch_size: int, rank: int, ranks: int) -> tuple[int, int]:
 
 class _EpochOrder:
     """The order both kinds of batches follow: one random permutation per epoch, and how many
-    batches of it were taken. Generated where `rng` lives, so device batches never touch the host."""
+    positions of it were taken (a batch per position, or per `echo` positions). Generated where `rng` lives, so device batches never touch the host."""
 
-    def __init__(self, images: int, batch_size: int, seed: int, device: torch.device, rank: int, ranks: int):
+    def __init__(self, images: int, batch_size: int, seed: int, device: torch.device, rank: int, ranks: int,
+                 echo: int = 1):
         if images < batch_size:
             raise ValueError(f"the dataset has {images} images, fewer than one batch of {batch_size}; "
                              f"use --batch-size {images} or less")
         self.images = images
         self.batch_size = batch_size  # global: all ranks together
         self.offset, self.share = _share(batch_size, rank, ranks)
-        self.steps_per_epoch = images // batch_size
+        self.echo = echo  # positions each batch is served for, in a row
+        self.steps_per_epoch = images // batch_size * echo  # positions per epoch
         self.rng = torch.Generator(device=device).manual_seed(seed)
         self.epoch = 0
-        self.position = 0  # batches already taken from the current permutation
+        self.position = 0  # positions already taken from the current permutation
         self.order = self._permutation()
 
     def _permutation(self) -> torch.Tensor:
@@ -85,15 +91,15 @@ class _EpochOrder:
         return True
 
     def batch_indices(self, position: int) -> torch.Tensor:
-        """This rank's indices of batch `position` in the current permutation."""
-        start = position * self.batch_size + self.offset
+        """This rank's indices of the batch at `position` in the current permutation."""
+        start = position // self.echo * self.batch_size + self.offset
         return self.order[start:start + self.share]
 
     def _take_indices(self, k: int) -> torch.Tensor:
         """This rank's indices of the next `k` batches, (k, share); a view of the permutation
         unless the batches straddle two epochs."""
         self._turn_epoch_if_done()
-        if self.position + k <= self.steps_per_epoch:
+        if self.echo == 1 and self.position + k <= self.steps_per_epoch:
             start = self.position * self.batch_size
             whole = self.order[start:start + k * self.batch_size].view(k, self.batch_size)
             self.position += k
@@ -118,8 +124,8 @@ class DeviceBatches(_EpochOrder):
     `channels_last`, so the gathered batch is already in the networks' memory format)."""
 
     def __init__(self, pixels: torch.Tensor, batch_size: int, seed: int, rank: int = 0, ranks: int = 1,
-                 labels: torch.Tensor | None = None, channels_last: bool = False):
-        super().__init__(pixels.shape[0], batch_size, seed, pixels.device, rank, ranks)
+                 labels: torch.Tensor | None = None, channels_last: bool = False, echo: int = 1):
+        super().__init__(pixels.shape[0], batch_size, seed, pixels.device, rank, ranks, echo)
         self.pixels = pixels.contiguous(memory_format=torch.channels_last) if channels_last else pixels
         self.labels = None if labels is None else labels.to(pixels.device, torch.int64)
 
@@ -163,10 +169,12 @@ class _LoaderOrder(Sampler):
         self.order = order
 
     def __len__(self) -> int:
-        return self.order.steps_per_epoch
+        return self.order.steps_per_epoch // self.order.echo
 
     def __iter__(self):
-        for position in range(self.order.position, self.order.steps_per_epoch):
+        # Each batch once, from the one at the current position: its echoes reuse it.
+        echo = self.order.echo
+        for position in range(self.order.position // echo * echo, self.order.steps_per_epoch, echo):
             yield self.order.batch_indices(position).tolist()
 
 
@@ -174,8 +182,8 @@ class StreamedBatches(_EpochOrder):
     """The `DeviceBatches` interface over a host-resident dataset, for when it exceeds the budget."""
 
     def __init__(self, pixels: torch.Tensor, batch_size: int, seed: int, device: torch.device, workers: int = 2,
-                 rank: int = 0, ranks: int = 1, labels: torch.Tensor | None = None):
-        super().__init__(pixels.shape[0], batch_size, seed, torch.device("cpu"), rank, ranks)
+                 rank: int = 0, ranks: int = 1, labels: torch.Tensor | None = None, echo: int = 1):
+        super().__init__(pixels.shape[0], batch_size, seed, torch.device("cpu"), rank, ranks, echo)
         self.pixels = pixels
         self.device = torch.device(device)
         labels = None if labels is None else labels.to(torch.int64)
@@ -184,6 +192,7 @@ class StreamedBatches(_EpochOrder):
             num_workers=workers, pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
         )
         self._iterator = iter(self.loader)
+        self._held = None  # the batch at the current position, loaded for its first echo
 
     def next(self) -> RealBatch:
         """This rank's share of the next batch, with its labels if any, on the training device."""
@@ -196,7 +205,9 @@ class StreamedBatches(_EpochOrder):
         for _ in range(k):
             if self._turn_epoch_if_done():
                 self._iterator = iter(self.loader)
-            parts.append(next(self._iterator))
+            if self._held is None or self.position % self.echo == 0:
+                self._held = next(self._iterator)
+            parts.append(self._held)
             self.position += 1
         if k == 1:
             return tuple(parts[0])
@@ -219,6 +230,7 @@ class StreamedBatches(_EpochOrder):
     def restore(self, order: torch.Tensor, epoch: int, position: int) -> None:
         super().restore(order, epoch, position)
         self._iterator = iter(self.loader)
+        self._held = None
 
 
 Batches = Union[DeviceBatches, StreamedBatches]
@@ -233,9 +245,9 @@ def make_batches(pixels: torch.Tensor, labels: torch.Tensor | None, config: Trai
     budget_mb, workers = config.data_budget_mb, config.data_workers
     if size_mb <= budget_mb:
         return DeviceBatches(pixels.to(world.device), config.batch_size, config.seed, world.rank, world.size,
-                             labels, channels_last)
+                             labels, channels_last, config.echo)
     if notify is not None:
         notify(f"the dataset ({size_mb:,.0f} MB) exceeds data_budget_mb ({budget_mb:,} MB): "
                f"streaming batches from the host with {workers} worker{'s' if workers != 1 else ''}")
     return StreamedBatches(pixels, config.batch_size, config.seed, world.device, workers, world.rank, world.size,
-                           labels)
+                           labels, config.echo)
