@@ -91,3 +91,46 @@ def test_the_first_steps_losses_are_shown_at_once_but_logged_on_schedule(tmp_pat
     assert shown == [1, 2, 4]
     assert [json.loads(line)["step"] for line in (result.out / "metrics.jsonl").read_text().splitlines()] == [2, 4]
 
+
+class Told(Reporter):
+    def __init__(self):
+        self.lines = []
+
+    def notify(self, message):
+        self.lines.append(message)
+
+
+def test_a_batch_small_for_the_device_is_said_once_with_the_recipe_to_use(tmp_path, monkeypatch):
+    from gancli.training.run import setup
+    from gancli.training.run.dry_run import dry_run
+
+    def idle_lines(lines):
+        return [line for line in lines if "is small for" in line]
+
+    quiet = Told()  # a CPU is not left idle by a small batch
+    train(tiny_config(tmp_path / "cpu", steps=1, sample_every=0), reporter=quiet)
+    assert quiet.lines and not idle_lines(quiet.lines)
+
+    monkeypatch.setattr(setup, "SMALL_BATCH", {"cpu": 64})  # this CPU as a device a batch of 8 leaves idle
+    told = Told()
+    train(tiny_config(tmp_path / "small", steps=4, sample_every=0), reporter=told)
+    [line] = idle_lines(told.lines)
+    assert line.startswith("batch 8 is small for cpu") and setup.LARGE_BATCH_RECIPE in line
+    planned = []
+    dry_run(tiny_config(tmp_path / "planned", steps=4), notify=planned.append)
+    assert idle_lines(planned) == [line]  # the dry run says what the run would
+
+
+def test_the_small_batch_line_counts_images_per_device_and_spares_large_batches():
+    import torch
+
+    from gancli.config import TrainConfig
+    from gancli.training.run.setup import small_batch_notice
+    from gancli.training.step.distributed import World
+
+    gpu = World(device=torch.device("cuda"))
+    assert "batch 16 is small for cuda" in small_batch_notice(TrainConfig(batch_size=16), gpu)
+    assert small_batch_notice(TrainConfig(batch_size=64), gpu) is None
+    assert small_batch_notice(TrainConfig(batch_size=128), World(size=2, device=torch.device("cuda"))) is None
+    assert "batch 32 per GPU" in small_batch_notice(TrainConfig(batch_size=128), World(size=4, device=torch.device("cuda")))
+    assert small_batch_notice(TrainConfig(batch_size=16), World(device=torch.device("cpu"))) is None

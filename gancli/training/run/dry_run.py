@@ -27,6 +27,7 @@ from gancli.datasets.loading import default_data_root, load_images, parse_data, 
 from gancli.errors import ConfigError, GancliError
 from gancli.training.run.folder import RunFolder, default_run_dir
 from gancli.training.run.resume import ResumePoint, check_compatible, run_architecture
+from gancli.training.run.setup import small_batch_notice
 from gancli.training.step.assembly import arch_config_for, assemble_step, check_shape, resolve_model
 from gancli.training.step.batches import make_batches
 from gancli.training.step.distributed import World
@@ -170,6 +171,9 @@ def dry_run(config: TrainConfig, resume: ResumePoint | None = None, overwrite: b
                          lambda execution: make_batches(pixels, labels if classes else None, config, world,
                                                         execution.channels_last, note),
                          world, len(classes), note)
+    notice = small_batch_notice(config, world)
+    if notice:
+        note(notice)
     seconds = time_steps(step.device_step, device, timed_steps)
 
     steps_per_epoch = None if count is None else max(1, count // config.batch_size * config.echo // model.d_steps)
