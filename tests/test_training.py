@@ -132,5 +132,6 @@ def test_the_small_batch_line_counts_images_per_device_and_spares_large_batches(
     assert "batch 16 is small for cuda" in small_batch_notice(TrainConfig(batch_size=16), gpu)
     assert small_batch_notice(TrainConfig(batch_size=64), gpu) is None
     assert small_batch_notice(TrainConfig(batch_size=128), World(size=2, device=torch.device("cuda"))) is None
-    assert "batch 32 per GPU" in small_batch_notice(TrainConfig(batch_size=128), World(size=4, device=torch.device("cuda")))
+    four_gpus = World(size=4, device=torch.device("cuda"))
+    assert "batch 32 per GPU" in small_batch_notice(TrainConfig(batch_size=128), four_gpus)
     assert small_batch_notice(TrainConfig(batch_size=16), World(device=torch.device("cpu"))) is None

@@ -49,7 +49,7 @@ class TrainConfig:
     lr: float | None = None           # None: the architecture's lr_g and lr_d
     loss: str | None = None           # None: the architecture's default loss
     d_steps: int | None = None        # discriminator updates per generator update; None: the architecture's
-    echo: int = 1                     # steps each real batch trains in a row (data echoing): an epoch takes echo times the steps
+    echo: int = 1                     # steps each real batch trains in a row (data echoing); an epoch takes echo x the steps
     smooth: float = 0.1               # one-sided label smoothing: real targets are 1 - smooth
     augment: list[str] = field(default_factory=list)  # DiffAugment of all D sees, e.g. [color, translation, cutout]
     r1: float = 0.0                   # weight (gamma) of a gradient penalty on real images (R1); 0 turns it off

@@ -3,8 +3,8 @@
 The newest checkpoint whose weights and training state both read cleanly and come from the same
 save is used: `last`, else the step-numbered ones from the newest down. What defines the run
 (architecture and its shape hyperparameters, dataset, split, image shape, batch size, whether it
-is conditional, the augmentation of what D sees, how often each batch is echoed) must not change; anything else (steps, epochs,
-learning rates, logging) may, and is reported.
+is conditional, the augmentation of what D sees, how often each batch is echoed) must not change;
+anything else (steps, epochs, learning rates, logging) may, and is reported.
 """
 
 from __future__ import annotations

@@ -61,7 +61,8 @@ def _share(batch_size: int, rank: int, ranks: int) -> tuple[int, int]:
 
 class _EpochOrder:
     """The order both kinds of batches follow: one random permutation per epoch, and how many
-    positions of it were taken (a batch per position, or per `echo` positions). Generated where `rng` lives, so device batches never touch the host."""
+    positions of it were taken (a batch per position, or per `echo` positions). Generated where
+    `rng` lives, so device batches never touch the host."""
 
     def __init__(self, images: int, batch_size: int, seed: int, device: torch.device, rank: int, ranks: int,
                  echo: int = 1):
